@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::ops::build::{BuildOptions, Profile};
+use crate::shell::{MessageFormat, Shell};
+
+/// Compile the project into a component at target/kiln/<profile>/<name>.wasm.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "The project is found from the current directory upwards (a Kiln.toml or a Cargo.toml), \
+or from --manifest-path. A build with nothing changed writes nothing.\n\n\
+With --message-format json, stdout carries one JSON object per line: `unit-finished` and \
+`compiler-message` events, then an `artifact` (name, profile, path, size, sha256, fresh, imports, exports) \
+and `build-finished`.")]
+pub struct Args {
+    /// Build with the release profile.
+    #[arg(short, long)]
+    pub release: bool,
+
+    /// Path to the project's Kiln.toml or Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    let opts = BuildOptions {
+        profile: if args.release { Profile::Release } else { Profile::Debug },
+        manifest_path: args.manifest_path,
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        format: args.message_format,
+    };
+    crate::ops::build::build(shell, &opts)?;
+    Ok(0)
+}

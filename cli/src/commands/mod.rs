@@ -1,0 +1,76 @@
+//! Command-line arguments (clap). Each subcommand lives in its own file with its `Args`
+//! and an `exec` that resolves them into options and calls `ops`.
+
+use clap::{Parser, Subcommand};
+
+use crate::shell::{Shell, Verbosity};
+
+pub mod build;
+pub mod new;
+pub mod run;
+pub mod templates;
+
+/// kiln: build, run and ship WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 on success, 1 on failure, 2 on a usage error; `kiln run` exits with the guest's status \
+(134 when the guest traps).\n\nSee `kiln help <command>` for more on a command."
+)]
+pub struct Cli {
+    /// Print only errors and warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail: commands run, cache hits.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// When to use colors: auto, always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: clap::ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    New(new::Args),
+    Templates(templates::Args),
+    Build(build::Args),
+    Run(run::Args),
+}
+
+impl Cli {
+    /// The verbosity the flags ask for.
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, true) => Verbosity::Verbose,
+            (false, false) => Verbosity::Normal,
+        }
+    }
+}
+
+/// Runs the command; the `Ok` value is the process exit code.
+pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::New(args) => new::exec(shell, args),
+        Command::Templates(args) => templates::exec(shell, args),
+        Command::Build(args) => build::exec(shell, args),
+        Command::Run(args) => run::exec(shell, args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,57 @@
+//! Every environment variable kiln reads, in one place. No other module calls
+//! `std::env::var`; documented in docs/cli.md ("Environment").
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// `KILN_CACHE_DIR`: where compiled code is cached. Default: the platform cache directory
+/// (`$XDG_CACHE_HOME/kiln` or `~/.cache/kiln` on Linux).
+pub const KILN_CACHE_DIR: &str = "KILN_CACHE_DIR";
+/// `CI`: when set (to anything but `false`/`0`), progress bars are never drawn.
+pub const CI: &str = "CI";
+/// `TERM`: `dumb` disables progress bars.
+pub const TERM: &str = "TERM";
+/// `CARGO`: the cargo executable to run (set by cargo itself for its subprocesses).
+pub const CARGO: &str = "CARGO";
+/// `RUSTC`: the rustc whose sysroot is checked for the `wasm32-wasip2` target.
+pub const RUSTC: &str = "RUSTC";
+
+/// Whether we run in CI.
+pub fn is_ci() -> bool {
+    std::env::var_os(CI).is_some_and(|v| v != "false" && v != "0")
+}
+
+/// Whether the terminal is declared dumb.
+pub fn term_is_dumb() -> bool {
+    std::env::var_os(TERM).is_some_and(|v| v == "dumb")
+}
+
+/// The compiled-code cache root, or `None` when no cache directory can be determined.
+pub fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os(KILN_CACHE_DIR) {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => dirs::cache_dir().map(|d| d.join("kiln")),
+    }
+}
+
+/// The cargo to run.
+pub fn cargo() -> OsString {
+    std::env::var_os(CARGO).unwrap_or_else(|| "cargo".into())
+}
+
+/// The rustc to ask for its sysroot.
+pub fn rustc() -> OsString {
+    std::env::var_os(RUSTC).unwrap_or_else(|| "rustc".into())
+}
+
+/// The value of a host environment variable, for `--env NAME` (inherit one variable).
+pub fn host_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// All host environment variables with UTF-8 names and values, for `--inherit-env`.
+pub fn host_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}

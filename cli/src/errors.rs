@@ -1,0 +1,95 @@
+//! Error values the CLI adds on top of `anyhow`: hints, and the rendering of an error chain
+//! into `error:`, `Caused by:` and `hint:` parts (drawn by [`crate::shell::Shell::error`]).
+
+use std::fmt;
+
+/// An error that carries a suggestion for what to do next. Anywhere in an `anyhow` chain,
+/// its hint is shown after the causes.
+#[derive(Debug)]
+pub struct Hinted {
+    message: String,
+    hint: String,
+}
+
+impl Hinted {
+    /// An error with `message`, suggesting `hint`.
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Hinted { message: message.into(), hint: hint.into() })
+    }
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+/// An error chain split into the parts the shell draws.
+pub struct Rendered {
+    /// The outermost message.
+    pub message: String,
+    /// Each underlying cause, outermost first.
+    pub causes: Vec<String>,
+    /// Extra detail printed verbatim after the causes (a guest's wasm backtrace).
+    pub detail: Option<String>,
+    /// Suggestions, in chain order.
+    pub hints: Vec<String>,
+}
+
+impl From<&anyhow::Error> for Rendered {
+    fn from(error: &anyhow::Error) -> Self {
+        let mut chain = error.chain();
+        let message = chain.next().map(ToString::to_string).unwrap_or_default();
+        let causes = chain.map(ToString::to_string).collect();
+        let mut hints = Vec::new();
+        let mut detail = None;
+        for cause in error.chain() {
+            if let Some(hinted) = cause.downcast_ref::<Hinted>() {
+                hints.push(hinted.hint.clone());
+            }
+            if let Some(kiln_runtime::Error::Trap { backtrace, .. }) = cause.downcast_ref::<kiln_runtime::Error>() {
+                if !backtrace.is_empty() {
+                    detail = Some(backtrace.trim_end().to_string());
+                }
+            }
+        }
+        Rendered { message, causes, detail, hints }
+    }
+}
+
+/// The process exit code for an error: [`kiln_runtime::TRAP_EXIT_CODE`] when a guest
+/// trapped, 1 otherwise. (Usage errors exit with 2 from clap before any command runs.)
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    let trapped = error
+        .chain()
+        .any(|c| matches!(c.downcast_ref::<kiln_runtime::Error>(), Some(kiln_runtime::Error::Trap { .. })));
+    if trapped { kiln_runtime::TRAP_EXIT_CODE } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn hints_are_collected_from_anywhere_in_the_chain() {
+        let err = Err::<(), _>(Hinted::new("target missing", "run `rustup target add wasm32-wasip2`"))
+            .context("failed to build `hello`")
+            .unwrap_err();
+        let r = Rendered::from(&err);
+        assert_eq!(r.message, "failed to build `hello`");
+        assert_eq!(r.causes, ["target missing"]);
+        assert_eq!(r.hints, ["run `rustup target add wasm32-wasip2`"]);
+        assert_eq!(exit_code(&err), 1);
+    }
+
+    #[test]
+    fn traps_have_their_own_exit_code() {
+        let err = anyhow::Error::new(kiln_runtime::Error::Trap { trap: "boom".into(), backtrace: "  0: f".into() })
+            .context("guest failed");
+        assert_eq!(exit_code(&err), kiln_runtime::TRAP_EXIT_CODE);
+        assert_eq!(Rendered::from(&err).detail.as_deref(), Some("  0: f"));
+    }
+}

@@ -1,0 +1,441 @@
+//! `Kiln.toml`, and finding the project a command works on.
+//!
+//! The format is documented in docs/manifest.md. Every table rejects unknown keys, and every
+//! error points at `file:line:col` and names the key.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file name of kiln's manifest.
+pub const KILN_TOML: &str = "Kiln.toml";
+/// The file name of a Cargo manifest.
+pub const CARGO_TOML: &str = "Cargo.toml";
+
+/// The guest language, `[package] language`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Rust, built with cargo for `wasm32-wasip2`.
+    Rust,
+    /// Go, with TinyGo or the standard Go toolchain.
+    Go,
+    /// TinyGo.
+    Tinygo,
+    /// C, with wasi-sdk, clang or zig.
+    C,
+    /// A custom `[build] command`.
+    Custom,
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Language::Rust => "rust",
+            Language::Go => "go",
+            Language::Tinygo => "tinygo",
+            Language::C => "c",
+            Language::Custom => "custom",
+        })
+    }
+}
+
+/// `[release] optimize`: a wasm-opt level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptLevel {
+    /// `"0"` … `"3"`: optimize for speed at that level.
+    Speed(u8),
+    /// `"s"`: optimize for size.
+    Size,
+    /// `"z"`: optimize aggressively for size.
+    SizeAggressive,
+}
+
+impl<'de> Deserialize<'de> for OptLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = r#"one of "0", "1", "2", "3", "s" or "z""#;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = OptLevel;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OptLevel, E> {
+                match v {
+                    "0" | "1" | "2" | "3" => Ok(OptLevel::Speed(v.as_bytes()[0] - b'0')),
+                    "s" => Ok(OptLevel::Size),
+                    "z" => Ok(OptLevel::SizeAggressive),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &EXPECTED)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<OptLevel, E> {
+                match v {
+                    0..=3 => Ok(OptLevel::Speed(v as u8)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &EXPECTED)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A parsed `Kiln.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// `[package]`.
+    #[serde(default)]
+    pub package: Package,
+    /// `[build]`.
+    #[serde(default)]
+    pub build: Build,
+    /// `[release]`.
+    #[serde(default)]
+    pub release: Release,
+}
+
+/// `[package]`: what the component is. Every key is optional; a Rust package falls back to
+/// its Cargo.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    /// The component's name: the output file is `<name>.wasm`.
+    pub name: Option<Spanned<String>>,
+    /// Its version (semver).
+    pub version: Option<String>,
+    /// The guest language; inferred from the files present when omitted.
+    pub language: Option<Language>,
+    /// A one-line description.
+    pub description: Option<String>,
+    /// An SPDX license expression.
+    pub license: Option<String>,
+}
+
+/// `[build]`: how the guest toolchain is driven (Rust keys for now).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Build {
+    /// Cargo features to enable.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Whether the package's default features are on (default true).
+    #[serde(default = "yes")]
+    pub default_features: bool,
+    /// Which binary target to build when the package has several.
+    pub bin: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build { features: Vec::new(), default_features: true, bin: None }
+    }
+}
+
+/// `[release]`: settings of the release profile.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// wasm-opt level for release builds (default `"s"`).
+    pub optimize: Option<OptLevel>,
+    /// Whether release builds strip debug info (default true).
+    pub strip: Option<bool>,
+}
+
+/// A manifest error, located in its file.
+#[derive(Debug)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// 1-based line and column of the offending key or value, when known.
+    pub location: Option<(usize, usize)>,
+    /// The dotted key the error concerns (`release.optimize`), when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.location {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(key) = &self.key {
+            write!(f, " (at key `{key}`)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, col)
+}
+
+impl Manifest {
+    /// Parses the text of a Kiln.toml read from `path` (used in errors only).
+    ///
+    /// # Errors
+    ///
+    /// A [`ManifestError`] for TOML syntax errors, unknown keys, wrong types and invalid
+    /// values, with the location and key.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let error = |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
+            path: path.to_path_buf(),
+            location: span.map(|s| line_col(text, s.start)),
+            key,
+            message,
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| error(e.span(), None, e.message().trim().to_string()))?;
+        let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let key = (key != ".").then_some(key);
+            error(inner.span(), key, inner.message().trim().to_string())
+        })?;
+        if let Some(name) = &manifest.package.name {
+            if let Err(why) = validate_name(name.get_ref()) {
+                return Err(error(Some(name.span()), Some("package.name".into()), why));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+        let text = fs_err::read_to_string(path)?;
+        Ok(Manifest::parse(&text, path)?)
+    }
+
+    /// The package name, if the manifest sets one.
+    pub fn name(&self) -> Option<&str> {
+        self.package.name.as_ref().map(|n| n.get_ref().as_str())
+    }
+}
+
+/// Words that cannot be component names: Rust keywords (a Cargo package name becomes a crate
+/// name) and WIT keywords (the name becomes a WIT identifier).
+const RESERVED: &[&str] = &[
+    // Rust (strict and reserved) keywords, and crate names cargo refuses.
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro",
+    "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct",
+    "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while",
+    "yield", "core", "std", "alloc", "proc-macro", "proc_macro", "test",
+    // WIT keywords.
+    "bool", "borrow", "char", "constructor", "export", "f32", "f64", "flags", "func", "future", "import",
+    "include", "interface", "list", "option", "own", "package", "record", "resource", "result", "s16", "s32",
+    "s64", "s8", "stream", "string", "tuple", "u16", "u32", "u64", "u8", "variant", "with", "world",
+];
+
+/// Checks that `name` works as a Cargo package name and, with `_` read as `-`, as a WIT
+/// identifier: lowercase ASCII words of `[a-z][a-z0-9]*` joined by single `-` or `_`, not a
+/// Rust or WIT keyword, at most 64 characters.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("invalid component name `{name}`: {why}"));
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 64 {
+        return bad("it is longer than 64 characters");
+    }
+    if let Some(c) = name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_')) {
+        return bad(&format!(
+            "`{c}` is not allowed; use lowercase ASCII letters, digits, `-` and `_` (a Cargo package name that is also a WIT identifier)"
+        ));
+    }
+    for word in name.split(['-', '_']) {
+        match word.chars().next() {
+            None => return bad("separators `-`/`_` must sit between words"),
+            Some('0'..='9') => return bad("each word must start with a letter (WIT identifiers cannot start with a digit)"),
+            Some(_) => {}
+        }
+    }
+    if RESERVED.contains(&name) {
+        return bad("it is a Rust or WIT keyword");
+    }
+    Ok(())
+}
+
+/// The WIT spelling of a valid component name (`hello_world` → `hello-world`).
+pub fn wit_name(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+/// The Rust crate spelling of a valid component name (`hello-world` → `hello_world`).
+pub fn crate_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// A project found on disk: its root directory and the manifests in it.
+#[derive(Debug)]
+pub struct Project {
+    /// The directory holding the manifest(s).
+    pub root: PathBuf,
+    /// The parsed Kiln.toml, if there is one.
+    pub manifest: Manifest,
+    /// Where the Kiln.toml is, if there is one.
+    pub manifest_path: Option<PathBuf>,
+    /// The guest language: `[package] language`, or inferred from the files present.
+    pub language: Language,
+}
+
+impl Project {
+    /// The Cargo.toml beside the Kiln.toml (or alone).
+    pub fn cargo_toml(&self) -> PathBuf {
+        self.root.join(CARGO_TOML)
+    }
+
+    /// Finds the project: from `manifest_path` (a Kiln.toml or Cargo.toml) when given,
+    /// otherwise the nearest directory from `cwd` upwards holding a Kiln.toml or Cargo.toml.
+    pub fn find(cwd: &Path, manifest_path: Option<&Path>) -> anyhow::Result<Project> {
+        let root = match manifest_path {
+            Some(path) => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name != KILN_TOML && name != CARGO_TOML {
+                    anyhow::bail!(
+                        "the manifest path `{}` must point to a `{KILN_TOML}` or `{CARGO_TOML}`",
+                        path.display()
+                    );
+                }
+                if !path.is_file() {
+                    anyhow::bail!("manifest path `{}` does not exist", path.display());
+                }
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                cwd.join(parent)
+            }
+            None => cwd
+                .ancestors()
+                .find(|dir| dir.join(KILN_TOML).is_file() || dir.join(CARGO_TOML).is_file())
+                .map(Path::to_path_buf)
+                .ok_or_else(|| {
+                    crate::errors::Hinted::new(
+                        format!(
+                            "could not find `{KILN_TOML}` or `{CARGO_TOML}` in `{}` or any parent directory",
+                            cwd.display()
+                        ),
+                        "create a project with `kiln new <path>`, or pass a `.wasm` file",
+                    )
+                })?,
+        };
+        Project::at(root)
+    }
+
+    /// The project rooted at `root`.
+    pub fn at(root: PathBuf) -> anyhow::Result<Project> {
+        let kiln_toml = root.join(KILN_TOML);
+        let (manifest, manifest_path) = if kiln_toml.is_file() {
+            (Manifest::load(&kiln_toml)?, Some(kiln_toml))
+        } else {
+            (Manifest::default(), None)
+        };
+        let language = match manifest.package.language {
+            Some(language) => language,
+            None if root.join(CARGO_TOML).is_file() => Language::Rust,
+            None => anyhow::bail!(
+                "cannot tell the language of the project in `{}`: set `[package] language` in {KILN_TOML}",
+                root.display()
+            ),
+        };
+        Ok(Project { root, manifest, manifest_path, language })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        Manifest::parse(text, Path::new("Kiln.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_manifest() {
+        let m = parse(
+            r#"
+[package]
+name = "hello"
+version = "0.1.0"
+language = "rust"
+description = "Says hello"
+license = "MIT"
+
+[build]
+features = ["fast"]
+default-features = false
+
+[release]
+optimize = "z"
+strip = false
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.name(), Some("hello"));
+        assert_eq!(m.package.language, Some(Language::Rust));
+        assert_eq!(m.build.features, ["fast"]);
+        assert!(!m.build.default_features);
+        assert_eq!(m.release.optimize, Some(OptLevel::SizeAggressive));
+        assert_eq!(m.release.strip, Some(false));
+        assert!(parse("").unwrap().build.default_features);
+    }
+
+    #[test]
+    fn errors_name_file_line_col_and_key() {
+        assert_eq!(
+            parse("[package]\nname = \"a\"\n\n[release]\noptimise = \"s\"\n").unwrap_err(),
+            "Kiln.toml:5:1: unknown field `optimise`, expected `optimize` or `strip` (at key `release`)"
+        );
+        assert_eq!(
+            parse("[release]\nstrip = \"yes\"\n").unwrap_err(),
+            "Kiln.toml:2:9: invalid type: string \"yes\", expected a boolean (at key `release.strip`)"
+        );
+        assert_eq!(
+            parse("[release]\noptimize = \"fast\"\n").unwrap_err(),
+            "Kiln.toml:2:12: invalid value: string \"fast\", expected one of \"0\", \"1\", \"2\", \"3\", \"s\" or \"z\" (at key `release.optimize`)"
+        );
+        assert_eq!(
+            parse("[package]\nlanguage = \"cobol\"\n").unwrap_err(),
+            "Kiln.toml:2:12: unknown variant `cobol`, expected one of `rust`, `go`, `tinygo`, `c`, `custom` (at key `package.language`)"
+        );
+        assert_eq!(
+            parse("[package]\nname = \"Hello\"\n").unwrap_err(),
+            "Kiln.toml:2:8: invalid component name `Hello`: `H` is not allowed; use lowercase ASCII letters, digits, `-` and `_` (a Cargo package name that is also a WIT identifier) (at key `package.name`)"
+        );
+        assert_eq!(parse("[package\nname = 1").unwrap_err().split(':').take(3).collect::<Vec<_>>(), ["Kiln.toml", "1", "9"]);
+        assert!(parse("[bundle]\n").unwrap_err().starts_with("Kiln.toml:1:2: unknown field `bundle`"));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["hello", "hello-world", "hello_world", "a1", "md2html"] {
+            assert_eq!(validate_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "Hello", "1abc", "a--b", "a-", "-a", "a-1b", "fn", "world", "std", "héllo", "a.b", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(wit_name("hello_world"), "hello-world");
+        assert_eq!(crate_name("hello-world"), "hello_world");
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é\nx", 3), (2, 1));
+    }
+}

@@ -1,0 +1,6 @@
+//! The work behind each command. Commands resolve their arguments into an options struct and
+//! call one function here.
+
+pub mod build;
+pub mod new;
+pub mod run;

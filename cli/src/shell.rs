@@ -1,0 +1,263 @@
+//! The one place kiln's output goes through.
+//!
+//! - Status lines (`   Compiling …`, `    Finished …`), warnings and errors go to **stderr**,
+//!   with a right-aligned bold verb as cargo prints them.
+//! - Results (paths, digests) and `--message-format json` events go to **stdout**.
+//! - A progress bar (indicatif) is drawn only when stderr is a terminal, `CI` is unset,
+//!   `TERM` is not `dumb` and kiln is neither quiet nor verbose. Every other write to stderr
+//!   suspends the bar, so lines never tear through it.
+
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use anstyle::{AnsiColor, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::env_vars;
+
+/// How chatty kiln is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// `-q`: errors and warnings only.
+    Quiet,
+    /// Status lines.
+    Normal,
+    /// `-v`: status lines plus detail (commands run, cache hits).
+    Verbose,
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MessageFormat {
+    /// Status lines for people, on stderr.
+    #[default]
+    Human,
+    /// One JSON object per line on stdout, for every event and the final artifact.
+    Json,
+}
+
+const STATUS: Style = AnsiColor::Green.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+
+/// kiln's output sink. Shared by reference across threads (cargo's stderr forwarder writes
+/// through it while the main thread reads cargo's JSON).
+pub struct Shell {
+    verbosity: Verbosity,
+    progress_allowed: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+/// Whether a progress bar may be drawn: a terminal, not CI, not a dumb terminal, and
+/// neither quiet nor verbose (verbose output would scroll it away).
+pub fn progress_allowed(stderr_is_tty: bool, ci: bool, term_dumb: bool, verbosity: Verbosity) -> bool {
+    stderr_is_tty && !ci && !term_dumb && verbosity == Verbosity::Normal
+}
+
+impl Shell {
+    /// A shell for the given verbosity, detecting the terminal and `CI` from the environment.
+    pub fn new(verbosity: Verbosity) -> Self {
+        let progress_allowed = progress_allowed(
+            std::io::stderr().is_terminal(),
+            env_vars::is_ci(),
+            env_vars::term_is_dumb(),
+            verbosity,
+        );
+        Shell { verbosity, progress_allowed, bar: Mutex::new(None) }
+    }
+
+    /// The configured verbosity.
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// Whether a progress bar would be drawn.
+    pub fn progress_enabled(&self) -> bool {
+        self.progress_allowed
+    }
+
+    /// Whether stderr should get ANSI colors (used to ask child processes for color).
+    pub fn stderr_supports_color(&self) -> bool {
+        anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+    }
+
+    /// Writes to stderr with the progress bar (if any) suspended.
+    fn with_stderr(&self, f: impl FnOnce(&mut dyn Write)) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let write = || {
+            let mut stderr = anstream::stderr().lock();
+            f(&mut stderr);
+            let _ = stderr.flush();
+        };
+        match bar.as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// A status line: `{verb:>12} {message}`, unless quiet.
+    pub fn status(&self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            self.with_stderr(|w| {
+                let _ = writeln!(w, "{STATUS}{verb:>12}{STATUS:#} {message}");
+            });
+        }
+    }
+
+    /// A status line shown only with `-v`.
+    pub fn verbose_status(&self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.status(verb, message);
+        }
+    }
+
+    /// `warning: …`, shown even when quiet.
+    pub fn warn(&self, message: impl Display) {
+        self.with_stderr(|w| {
+            let _ = writeln!(w, "{WARN}warning{WARN:#}: {message}");
+        });
+    }
+
+    /// Renders an error with its chain of causes and any hints:
+    ///
+    /// ```text
+    /// error: first line
+    ///
+    /// Caused by:
+    ///   cause
+    ///
+    /// hint: what to do
+    /// ```
+    pub fn error(&self, error: &anyhow::Error) {
+        let rendered = crate::errors::Rendered::from(error);
+        self.with_stderr(|w| {
+            let _ = writeln!(w, "{ERROR}error{ERROR:#}: {}", rendered.message);
+            if !rendered.causes.is_empty() {
+                let _ = writeln!(w, "\nCaused by:");
+                for cause in &rendered.causes {
+                    for line in cause.lines() {
+                        let _ = writeln!(w, "  {line}");
+                    }
+                }
+            }
+            if let Some(detail) = &rendered.detail {
+                let _ = writeln!(w, "{detail}");
+            }
+            for hint in &rendered.hints {
+                let _ = writeln!(w, "\n{HINT}hint{HINT:#}: {hint}");
+            }
+        });
+    }
+
+    /// Passes a line (or several) from a child process through to stderr verbatim, unless
+    /// quiet. ANSI colors are stripped when stderr does not support them.
+    pub fn forward_stderr(&self, text: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.with_stderr(|w| {
+                let _ = w.write_all(text.as_bytes());
+                if !text.ends_with('\n') {
+                    let _ = w.write_all(b"\n");
+                }
+            });
+        }
+    }
+
+    /// Like [`Shell::forward_stderr`], but shown even when quiet (compiler errors).
+    pub fn forward_stderr_always(&self, text: &str) {
+        self.with_stderr(|w| {
+            let _ = w.write_all(text.as_bytes());
+            if !text.ends_with('\n') {
+                let _ = w.write_all(b"\n");
+            }
+        });
+    }
+
+    /// A result line on stdout.
+    pub fn result(&self, line: impl Display) {
+        let mut out = anstream::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// One JSON event on stdout (`--message-format json`).
+    pub fn json(&self, event: &serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{event}");
+        let _ = out.flush();
+    }
+
+    /// Starts a progress bar of `total` units, if bars are allowed. Replaces any current bar.
+    pub fn progress_start(&self, total: u64, label: &str) {
+        if !self.progress_allowed {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {wide_msg}")
+                .expect("a valid progress template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    /// Moves the bar to `position` of its total, with `message` beside it.
+    pub fn progress_set(&self, position: u64, message: &str) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            // The total is an estimate from the dependency graph; never show it as done early.
+            let capped = position.min(bar.length().unwrap_or(position).saturating_sub(1));
+            bar.set_position(capped);
+            bar.set_message(message.to_string());
+        }
+    }
+
+    /// Removes the bar.
+    pub fn progress_finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Formats a byte count the way kiln reports sizes: `812 B`, `98.1 KiB`, `1.2 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_only_on_an_interactive_normal_terminal() {
+        assert!(progress_allowed(true, false, false, Verbosity::Normal));
+        assert!(!progress_allowed(false, false, false, Verbosity::Normal), "not a tty");
+        assert!(!progress_allowed(true, true, false, Verbosity::Normal), "CI is set");
+        assert!(!progress_allowed(true, false, true, Verbosity::Normal), "TERM=dumb");
+        assert!(!progress_allowed(true, false, false, Verbosity::Quiet), "-q");
+        assert!(!progress_allowed(true, false, false, Verbosity::Verbose), "-v");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(100_454), "98.1 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 + 1), "5.0 MiB");
+    }
+}

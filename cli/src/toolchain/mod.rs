@@ -1,0 +1,3 @@
+//! Guest toolchain drivers: each turns a project into a core module or a component.
+
+pub mod rust;

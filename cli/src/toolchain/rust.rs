@@ -1,0 +1,293 @@
+//! The Rust guest driver: `cargo build --target wasm32-wasip2`, which yields a component
+//! directly (rustc links with `wasm-component-ld`).
+//!
+//! The package is found with `cargo metadata`; the build runs with cargo's JSON messages on
+//! stdout (artifacts, rendered diagnostics) and cargo's own status lines on stderr, both
+//! passed through the [`Shell`]. On a terminal the JSON artifacts drive a progress bar whose
+//! total is the number of packages in the build's dependency graph.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
+use serde_json::json;
+
+use crate::errors::Hinted;
+use crate::manifest::Build;
+use crate::ops::build::Profile;
+use crate::shell::{MessageFormat, Shell};
+
+/// The Rust target kiln builds for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// What a Rust build produced.
+#[derive(Debug)]
+pub struct RustBuild {
+    /// The component cargo wrote (under `target/wasm32-wasip2/<profile>/`).
+    pub wasm: PathBuf,
+    /// Cargo's target directory; kiln writes its output under `<target_dir>/kiln/`.
+    pub target_dir: PathBuf,
+    /// The Cargo package name.
+    pub package_name: String,
+    /// The Cargo package version.
+    pub package_version: String,
+}
+
+/// The package and target to build, read from `cargo metadata`.
+struct Selected {
+    metadata: Metadata,
+    package: PackageId,
+    name: String,
+    version: String,
+    target: String,
+    is_lib: bool,
+}
+
+/// Checks that rustc has the `wasm32-wasip2` standard library installed.
+fn check_target(root: &Path) -> anyhow::Result<()> {
+    let output = Command::new(crate::env_vars::rustc())
+        .args(["--print", "sysroot"])
+        .current_dir(root)
+        .output()
+        .context("failed to run `rustc --print sysroot`; is Rust installed? (https://rustup.rs)")?;
+    if !output.status.success() {
+        bail!("`rustc --print sysroot` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if !sysroot.join("lib/rustlib").join(TARGET).join("lib").is_dir() {
+        return Err(Hinted::new(
+            format!("the `{TARGET}` target is not installed for the Rust toolchain at `{}`", sysroot.display()),
+            format!("install it with:\n\n    rustup target add {TARGET}\n"),
+        ));
+    }
+    Ok(())
+}
+
+fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
+    let metadata = MetadataCommand::new()
+        .cargo_path(crate::env_vars::cargo())
+        .manifest_path(cargo_toml)
+        .no_deps()
+        .exec()
+        .with_context(|| format!("failed to read `{}` with `cargo metadata`", cargo_toml.display()))?;
+    let canonical = fs_err::canonicalize(cargo_toml)?;
+    let package = metadata
+        .packages
+        .iter()
+        .find(|p| p.manifest_path.as_std_path() == canonical)
+        .with_context(|| {
+            format!(
+                "`{}` is a virtual workspace manifest; point --manifest-path at one of its members",
+                cargo_toml.display()
+            )
+        })?;
+    let bins: Vec<_> = package.targets.iter().filter(|t| t.kind.contains(&TargetKind::Bin)).collect();
+    let cdylib = package.targets.iter().find(|t| t.kind.contains(&TargetKind::CDyLib));
+    let (target, is_lib) = if let Some(wanted) = &build.bin {
+        match bins.iter().find(|t| &t.name == wanted) {
+            Some(t) => (t.name.clone(), false),
+            None => bail!("`[build] bin = \"{wanted}\"`: package `{}` has no binary named `{wanted}`", package.name),
+        }
+    } else if let [only] = bins.as_slice() {
+        (only.name.clone(), false)
+    } else if let Some(main) = bins.iter().find(|t| t.name == package.name.as_str()) {
+        (main.name.clone(), false)
+    } else if bins.len() > 1 {
+        let names: Vec<_> = bins.iter().map(|t| t.name.as_str()).collect();
+        return Err(Hinted::new(
+            format!("package `{}` has several binaries: {}", package.name, names.join(", ")),
+            "choose one with `[build] bin = \"NAME\"` in Kiln.toml",
+        ));
+    } else if let Some(lib) = cdylib {
+        (lib.name.clone(), true)
+    } else {
+        return Err(Hinted::new(
+            format!("package `{}` has neither a binary nor a `cdylib` library to build as a component", package.name),
+            "add `src/main.rs` for a command, or `[lib] crate-type = [\"cdylib\"]` to Cargo.toml for a library component",
+        ));
+    };
+    Ok(Selected {
+        package: package.id.clone(),
+        name: package.name.to_string(),
+        version: package.version.to_string(),
+        target,
+        is_lib,
+        metadata,
+    })
+}
+
+/// The number of packages the build compiles: the root package plus everything reachable
+/// through normal and build dependencies for `wasm32-wasip2`. Used as the progress total.
+fn count_units(cargo_toml: &Path, root: &PackageId) -> Option<u64> {
+    let metadata = MetadataCommand::new()
+        .cargo_path(crate::env_vars::cargo())
+        .manifest_path(cargo_toml)
+        .other_options(vec!["--filter-platform".into(), TARGET.into()])
+        .exec()
+        .ok()?;
+    let resolve = metadata.resolve?;
+    let nodes: HashMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let mut seen = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for dep in &nodes.get(id)?.deps {
+            if dep.dep_kinds.iter().any(|k| k.kind != cargo_metadata::DependencyKind::Development) {
+                stack.push(&dep.pkg);
+            }
+        }
+    }
+    Some(seen.len() as u64)
+}
+
+/// Builds the package at `cargo_toml` for `wasm32-wasip2`.
+///
+/// # Errors
+///
+/// A missing target (with the `rustup` line to fix it), a package with nothing to build,
+/// or a failed compile (after rustc's diagnostics have been shown).
+pub fn build(
+    shell: &Shell,
+    cargo_toml: &Path,
+    build: &Build,
+    profile: Profile,
+    format: MessageFormat,
+) -> anyhow::Result<RustBuild> {
+    let root = cargo_toml.parent().unwrap_or(Path::new("."));
+    check_target(root)?;
+    let selected = select(cargo_toml, build)?;
+
+    let mut cmd = Command::new(crate::env_vars::cargo());
+    cmd.arg("build")
+        .arg("--target")
+        .arg(TARGET)
+        .arg("--manifest-path")
+        .arg(cargo_toml)
+        .arg("--message-format=json-diagnostic-rendered-ansi")
+        .arg("--color")
+        .arg(if shell.stderr_supports_color() { "always" } else { "never" });
+    if selected.is_lib {
+        cmd.arg("--lib");
+    } else {
+        cmd.arg("--bin").arg(&selected.target);
+    }
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    if !build.features.is_empty() {
+        cmd.arg("--features").arg(build.features.join(","));
+    }
+    if !build.default_features {
+        cmd.arg("--no-default-features");
+    }
+    match shell.verbosity() {
+        crate::shell::Verbosity::Quiet => {
+            cmd.arg("--quiet");
+        }
+        crate::shell::Verbosity::Verbose => {
+            cmd.arg("--verbose");
+        }
+        crate::shell::Verbosity::Normal => {}
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    shell.verbose_status("Running", format_args!("`{}`", display_command(&cmd)));
+
+    // Counting needs a second, full `cargo metadata`: only pay for it when a bar is drawn.
+    if format == MessageFormat::Human && shell.progress_enabled() {
+        if let Some(total) = count_units(cargo_toml, &selected.package) {
+            shell.progress_start(total, "Building");
+        }
+    }
+    let mut child = cmd.spawn().context("failed to run `cargo`; is Rust installed? (https://rustup.rs)")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+
+    let mut wasm = None;
+    let mut built = 0u64;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                shell.forward_stderr(&line);
+            }
+        });
+        for message in Message::parse_stream(BufReader::new(stdout)).map_while(Result::ok) {
+            match message {
+                Message::CompilerArtifact(artifact) => {
+                    if artifact.target.kind.contains(&TargetKind::CustomBuild) {
+                        continue;
+                    }
+                    built += 1;
+                    shell.progress_set(built, &artifact.target.name);
+                    if format == MessageFormat::Json {
+                        shell.json(&json!({
+                            "reason": "unit-finished",
+                            "package": artifact.package_id.repr,
+                            "target": artifact.target.name,
+                            "fresh": artifact.fresh,
+                            "built": built,
+                        }));
+                    }
+                    if artifact.package_id == selected.package && artifact.target.name == selected.target {
+                        wasm = artifact
+                            .filenames
+                            .iter()
+                            .find(|f| f.extension() == Some("wasm"))
+                            .map(|f| f.clone().into_std_path_buf());
+                    }
+                }
+                Message::CompilerMessage(message) => {
+                    let rendered = message.message.rendered.unwrap_or_else(|| message.message.message.clone());
+                    match format {
+                        MessageFormat::Human => {
+                            let is_error = matches!(
+                                message.message.level,
+                                cargo_metadata::diagnostic::DiagnosticLevel::Error
+                                    | cargo_metadata::diagnostic::DiagnosticLevel::Ice
+                            );
+                            if is_error {
+                                shell.forward_stderr_always(&rendered);
+                            } else {
+                                shell.forward_stderr(&rendered);
+                            }
+                        }
+                        MessageFormat::Json => shell.json(&json!({
+                            "reason": "compiler-message",
+                            "package": message.package_id.repr,
+                            "level": message.message.level,
+                            "message": message.message.message,
+                            "rendered": anstream::adapter::strip_str(&rendered).to_string(),
+                        })),
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    let status = child.wait().context("failed to wait for cargo")?;
+    shell.progress_finish();
+    if !status.success() {
+        bail!("could not compile `{}` for {TARGET} (cargo exited with {status})", selected.name);
+    }
+    let wasm = wasm.with_context(|| {
+        format!("cargo built `{}` but reported no `.wasm` file for target `{}`", selected.name, selected.target)
+    })?;
+    Ok(RustBuild {
+        wasm,
+        target_dir: selected.metadata.target_directory.clone().into_std_path_buf(),
+        package_name: selected.name,
+        package_version: selected.version,
+    })
+}
+
+fn display_command(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,284 @@
+//! # kiln-componentize
+//!
+//! Pure passes over WebAssembly bytes that kiln's build pipeline strings together:
+//! bytes in, bytes (or a description) out. Nothing here touches the file system,
+//! spawns processes or prints.
+//!
+//! What exists today:
+//!
+//! - [`detect`]: tell a core module from a component (or from something that is not
+//!   WebAssembly at all) by the 8-byte preamble, without parsing further.
+//! - [`validate`]: full validation with [`wasmparser`], all stable features enabled,
+//!   returning which kind the binary is.
+//! - [`describe`]: the world a component targets (its imports and exports), decoded with
+//!   [`wit_component::decode`].
+//!
+//! The binary formats are the WebAssembly core specification
+//! (<https://webassembly.github.io/spec/core/binary/>) and the component model's binary
+//! format (<https://github.com/WebAssembly/component-model/blob/main/design/mvp/Binary.md>).
+
+#![deny(missing_docs)]
+
+use std::fmt;
+
+/// What a byte buffer holds, judged by its preamble.
+///
+/// Both core modules and components start with the magic bytes `\0asm`; the next four
+/// bytes (version and layer) tell them apart: `01 00 00 00` for a core module,
+/// `0d 00 01 00` (layer 1) for a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    /// A core WebAssembly module (for example a `wasm32-wasip1` program).
+    CoreModule,
+    /// A component (for example a `wasm32-wasip2` program).
+    Component,
+    /// Not a WebAssembly binary. WebAssembly text (`.wat`) counts as "not a binary".
+    NotWasm,
+}
+
+impl fmt::Display for WasmKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WasmKind::CoreModule => "a core module",
+            WasmKind::Component => "a component",
+            WasmKind::NotWasm => "not a WebAssembly binary",
+        })
+    }
+}
+
+/// Classifies `bytes` by their preamble only; cheap, and never fails.
+///
+/// A buffer that starts with the magic bytes but has a version this crate does not know is
+/// [`WasmKind::NotWasm`]; [`validate`] gives the precise reason.
+pub fn detect(bytes: &[u8]) -> WasmKind {
+    if wasmparser::Parser::is_component(bytes) {
+        WasmKind::Component
+    } else if wasmparser::Parser::is_core_wasm(bytes) {
+        WasmKind::CoreModule
+    } else {
+        WasmKind::NotWasm
+    }
+}
+
+/// Errors from the passes in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input does not start with the WebAssembly preamble.
+    #[error("not a WebAssembly binary ({})", describe_preamble(.0))]
+    NotWasm(Vec<u8>),
+    /// The input is WebAssembly but does not validate.
+    #[error("invalid WebAssembly at byte offset {offset:#x}: {message}")]
+    Invalid {
+        /// Byte offset into the input where validation failed.
+        offset: usize,
+        /// wasmparser's description of the problem.
+        message: String,
+    },
+    /// A component was expected and something else was given.
+    #[error("expected a component, found {found}")]
+    NotAComponent {
+        /// What was found instead.
+        found: WasmKind,
+    },
+    /// The component's type information could not be decoded into a WIT world.
+    #[error("failed to decode the component's world: {0}")]
+    Decode(String),
+}
+
+/// A short, human description of the first bytes of a non-wasm input.
+fn describe_preamble(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "the file is empty".to_string();
+    }
+    if head.starts_with(b"\0asm") {
+        return format!("unknown WebAssembly version {:02x?}", &head[4..head.len().min(8)]);
+    }
+    let text = head.iter().take(16).all(|b| b.is_ascii() && !b.is_ascii_control() || b.is_ascii_whitespace());
+    if text && head.trim_ascii_start().starts_with(b"(") {
+        return "it looks like WebAssembly text; kiln expects the binary format".to_string();
+    }
+    if head.starts_with(b"\x7fELF") || head.starts_with(b"MZ") || head.starts_with(&[0xcf, 0xfa, 0xed, 0xfe]) {
+        return "it looks like a native executable".to_string();
+    }
+    format!("it starts with {:02x?}", &head[..head.len().min(8)])
+}
+
+/// Validates `bytes` as a core module or a component with every stable WebAssembly feature
+/// enabled, and returns which of the two it is.
+///
+/// # Errors
+///
+/// [`Error::NotWasm`] when the preamble is wrong, [`Error::Invalid`] with the byte offset
+/// when the binary is malformed or fails validation.
+pub fn validate(bytes: &[u8]) -> Result<WasmKind, Error> {
+    let kind = detect(bytes);
+    if kind == WasmKind::NotWasm {
+        return Err(Error::NotWasm(bytes[..bytes.len().min(16)].to_vec()));
+    }
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator.validate_all(bytes).map_err(|e| Error::Invalid {
+        offset: e.offset(),
+        message: e.message().to_string(),
+    })?;
+    Ok(kind)
+}
+
+/// Validates `bytes` and requires the result to be a component.
+///
+/// # Errors
+///
+/// As [`validate`], plus [`Error::NotAComponent`] for a valid core module.
+pub fn validate_component(bytes: &[u8]) -> Result<(), Error> {
+    match validate(bytes)? {
+        WasmKind::Component => Ok(()),
+        found => Err(Error::NotAComponent { found }),
+    }
+}
+
+/// The world a component targets: the names of what it imports and exports.
+///
+/// Interface names are fully qualified as in WIT (`wasi:cli/run@0.2.0`); functions exported
+/// directly from the world are their plain names (`greet`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorldSummary {
+    /// Names imported by the component, in the order the component declares them.
+    pub imports: Vec<String>,
+    /// Names exported by the component, in the order the component declares them.
+    pub exports: Vec<String>,
+}
+
+impl WorldSummary {
+    /// The exported `wasi:cli/run` interface name (any 0.2.x version), if there is one.
+    /// Its presence makes the component a command (`wasi:cli/command`).
+    pub fn command_export(&self) -> Option<&str> {
+        self.exports.iter().map(String::as_str).find(|e| is_interface(e, "wasi:cli/run"))
+    }
+
+    /// The exported `wasi:http/incoming-handler` interface name, if there is one. Its
+    /// presence makes the component an HTTP proxy (`wasi:http/proxy`).
+    pub fn http_handler_export(&self) -> Option<&str> {
+        self.exports
+            .iter()
+            .map(String::as_str)
+            .find(|e| is_interface(e, "wasi:http/incoming-handler"))
+    }
+}
+
+/// Whether `name` is `interface` at some 0.2.x version (or unversioned).
+fn is_interface(name: &str, interface: &str) -> bool {
+    match name.strip_prefix(interface) {
+        Some("") => true,
+        Some(version) => version.starts_with("@0.2."),
+        None => false,
+    }
+}
+
+/// Decodes the world of the component in `bytes`.
+///
+/// # Errors
+///
+/// [`Error::NotAComponent`] for core modules and non-wasm input, [`Error::Decode`] when
+/// the component's types cannot be turned into a WIT world.
+pub fn describe(bytes: &[u8]) -> Result<WorldSummary, Error> {
+    let kind = detect(bytes);
+    if kind != WasmKind::Component {
+        return Err(Error::NotAComponent { found: kind });
+    }
+    let decoded = wit_component::decode(bytes).map_err(|e| Error::Decode(format!("{e:#}")))?;
+    let resolve = decoded.resolve();
+    let world = &resolve.worlds[decoded.package_world(resolve)];
+    let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
+        items
+            .iter()
+            .filter(|(_, item)| !matches!(item, wit_parser::WorldItem::Type { .. }))
+            .map(|(key, _)| resolve.name_world_key(key))
+            .collect::<Vec<_>>()
+    };
+    Ok(WorldSummary {
+        imports: names(&world.imports),
+        exports: names(&world.exports),
+    })
+}
+
+/// Helpers on [`wit_component::DecodedWasm`] kept private to this crate.
+trait DecodedExt {
+    fn package_world(&self, resolve: &wit_parser::Resolve) -> wit_parser::WorldId;
+}
+
+impl DecodedExt for wit_component::DecodedWasm {
+    fn package_world(&self, resolve: &wit_parser::Resolve) -> wit_parser::WorldId {
+        match self {
+            wit_component::DecodedWasm::Component(_, world) => *world,
+            // A WIT package encoded as a component: take its first world.
+            wit_component::DecodedWasm::WitPackage(_, package) => {
+                *resolve.packages[*package].worlds.values().next().expect("a package with a world")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMAND: &str = r#"
+        (component
+          (core module $m (func (export "run") (result i32) i32.const 0))
+          (core instance $i (instantiate $m))
+          (func $run (result (result)) (canon lift (core func $i "run")))
+          (instance $inst (export "run" (func $run)))
+          (export "wasi:cli/run@0.2.3" (instance $inst)))
+    "#;
+
+    #[test]
+    fn detects_kinds() {
+        assert_eq!(detect(&wat::parse_str("(module)").unwrap()), WasmKind::CoreModule);
+        assert_eq!(detect(&wat::parse_str(COMMAND).unwrap()), WasmKind::Component);
+        assert_eq!(detect(b"(module)"), WasmKind::NotWasm);
+        assert_eq!(detect(b""), WasmKind::NotWasm);
+    }
+
+    #[test]
+    fn validate_reports_offsets_and_kinds() {
+        let module = wat::parse_str("(module)").unwrap();
+        assert_eq!(validate(&module).unwrap(), WasmKind::CoreModule);
+        assert!(matches!(
+            validate_component(&module),
+            Err(Error::NotAComponent { found: WasmKind::CoreModule })
+        ));
+        let mut truncated = wat::parse_str(COMMAND).unwrap();
+        truncated.truncate(truncated.len() - 3);
+        let err = validate(&truncated).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn not_wasm_messages_name_what_was_found() {
+        assert_eq!(validate(b"").unwrap_err().to_string(), "not a WebAssembly binary (the file is empty)");
+        assert_eq!(
+            validate(b"  (module)").unwrap_err().to_string(),
+            "not a WebAssembly binary (it looks like WebAssembly text; kiln expects the binary format)"
+        );
+        assert_eq!(
+            validate(b"\x7fELF\x02\x01\x01\0").unwrap_err().to_string(),
+            "not a WebAssembly binary (it looks like a native executable)"
+        );
+    }
+
+    #[test]
+    fn describes_a_command_world() {
+        let world = describe(&wat::parse_str(COMMAND).unwrap()).unwrap();
+        assert_eq!(world.exports, ["wasi:cli/run@0.2.3"]);
+        assert!(world.imports.is_empty());
+        assert_eq!(world.command_export(), Some("wasi:cli/run@0.2.3"));
+        assert_eq!(world.http_handler_export(), None);
+    }
+
+    #[test]
+    fn interface_versions() {
+        assert!(is_interface("wasi:cli/run@0.2.0", "wasi:cli/run"));
+        assert!(is_interface("wasi:cli/run", "wasi:cli/run"));
+        assert!(!is_interface("wasi:cli/run@0.3.0", "wasi:cli/run"));
+        assert!(!is_interface("wasi:cli/runner@0.2.0", "wasi:cli/run"));
+    }
+}

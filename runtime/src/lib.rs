@@ -1,0 +1,420 @@
+//! # kiln-runtime
+//!
+//! kiln's embedded [Wasmtime](https://docs.wasmtime.dev/): it compiles components (through an
+//! on-disk cache of precompiled code), and runs `wasi:cli/command` components with exactly the
+//! capabilities the caller grants.
+//!
+//! - [`Runtime`] owns the [`wasmtime::Engine`] and the [`CodeCache`].
+//! - [`Runtime::load`] turns component bytes into a [`LoadedComponent`], compiling only when
+//!   the cache has no precompiled code for the same component digest and engine settings.
+//! - [`Runtime::run_command`] instantiates a loaded command component with a
+//!   [`Capabilities`] set (arguments, environment variables, preopened directories; stdio is
+//!   inherited) and returns the guest's [`ExitStatus`].
+//!
+//! Nothing is granted by default: no host directory, no environment variable, no socket.
+//! The crate never prints; errors and outcomes are values for the caller to render.
+
+#![deny(missing_docs)]
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::bindings::Command;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+/// The exit status a guest trap maps to, as the wasmtime CLI does on Unix (128 + SIGABRT).
+pub const TRAP_EXIT_CODE: i32 = 134;
+
+/// Errors from loading or running a component.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Wasmtime engine could not be configured.
+    #[error("failed to configure the Wasmtime engine: {0}")]
+    Engine(String),
+    /// Compiling the component to native code failed.
+    #[error("failed to compile the component: {0}")]
+    Compile(String),
+    /// The code cache directory could not be used.
+    #[error("compiled-code cache at `{path}`: {source}")]
+    Cache {
+        /// The cache file or directory involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The component does not export `wasi:cli/run`, so it is not a command.
+    #[error("the component does not export `wasi:cli/run`, so it is not a command")]
+    NotACommand {
+        /// What the component does export (fully qualified names).
+        exports: Vec<String>,
+    },
+    /// A preopened directory could not be opened on the host.
+    #[error("cannot grant directory `{}`: {source}", host.display())]
+    Preopen {
+        /// The host path that was asked for.
+        host: PathBuf,
+        /// Why it could not be opened.
+        source: std::io::Error,
+    },
+    /// Instantiation failed, for example because the component imports an interface the
+    /// host does not provide.
+    #[error("failed to instantiate the component: {0}")]
+    Instantiate(String),
+    /// The guest trapped. The trap ends the guest, never kiln.
+    #[error("the guest trapped: {trap}")]
+    Trap {
+        /// What happened, e.g. "wasm `unreachable` instruction executed".
+        trap: String,
+        /// The WebAssembly backtrace as Wasmtime renders it, one frame per line;
+        /// empty when none was captured.
+        backtrace: String,
+    },
+}
+
+/// How to build a [`Runtime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Where to keep precompiled code; `None` disables the on-disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// An engine plus its compiled-code cache. Cheap to share by reference; create one per
+/// process.
+pub struct Runtime {
+    engine: Engine,
+    cache: Option<CodeCache>,
+}
+
+/// Where a [`LoadedComponent`]'s native code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Deserialized from the cache file at this path.
+    Cache(PathBuf),
+    /// Compiled now, taking this long; `cached_at` is where the result was stored, when
+    /// the cache is enabled and the write succeeded.
+    Compiled {
+        /// Wall-clock compile time.
+        duration: Duration,
+        /// The cache file written, if any.
+        cached_at: Option<PathBuf>,
+    },
+}
+
+/// A compiled component, ready to instantiate.
+pub struct LoadedComponent {
+    component: Component,
+    /// Hex SHA-256 of the component bytes, the cache key.
+    pub digest: String,
+    /// Where the native code came from.
+    pub source: CodeSource,
+}
+
+impl LoadedComponent {
+    /// The component's top-level export names, in declaration order.
+    pub fn exports(&self, runtime: &Runtime) -> Vec<String> {
+        self.component
+            .component_type()
+            .exports(&runtime.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+}
+
+/// A directory granted to the guest (a preopen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// The path the guest sees it at, e.g. `/data` or `.`.
+    pub guest: String,
+    /// When true the guest may read but not create, write, rename or delete.
+    pub read_only: bool,
+}
+
+/// Everything a guest is granted. The default grants nothing but inherited stdio.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// `argv`, including the program name at index 0.
+    pub args: Vec<String>,
+    /// Environment variables, in order; later entries win.
+    pub env: Vec<(String, String)>,
+    /// Directories the guest may open.
+    pub preopens: Vec<Preopen>,
+}
+
+/// How a guest ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code: 0 when `wasi:cli/run` returned `ok`, 1 for `err`, or the code passed to
+    /// `wasi:cli/exit.exit-with-code` (WASI 0.2.12+).
+    pub code: i32,
+}
+
+impl Runtime {
+    /// Creates the engine (Cranelift, component model, async support, backtraces with
+    /// source locations where DWARF is present) and opens the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Engine`] when Wasmtime rejects the configuration.
+    pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
+        let mut wasm_config = Config::new();
+        wasm_config
+            .wasm_component_model(true)
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+        let engine = Engine::new(&wasm_config).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
+        Ok(Runtime { engine, cache })
+    }
+
+    /// The compiled-code cache, if enabled.
+    pub fn cache(&self) -> Option<&CodeCache> {
+        self.cache.as_ref()
+    }
+
+    /// Compiles `bytes` (a component), or loads its precompiled code from the cache.
+    ///
+    /// A cache entry that fails to load (for example a truncated file) is recompiled and
+    /// replaced. A failure to write the cache is not an error: the code is simply not cached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Compile`] when Wasmtime rejects the component.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, Error> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(cache) = &self.cache {
+            let path = cache.entry(&digest);
+            if path.is_file() {
+                // SAFETY: the cache directory holds only files this crate wrote with
+                // `Component::serialize` for this engine's compatibility hash (the directory
+                // name), each written atomically; Wasmtime also checks the header and engine
+                // compatibility before use. The directory is the user's own, like Wasmtime's
+                // own cache.
+                if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                    return Ok(LoadedComponent { component, digest, source: CodeSource::Cache(path) });
+                }
+            }
+        }
+        let start = Instant::now();
+        let component = Component::new(&self.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        let duration = start.elapsed();
+        let cached_at = self.cache.as_ref().and_then(|cache| cache.store(&digest, &component).ok());
+        Ok(LoadedComponent { component, digest, source: CodeSource::Compiled { duration, cached_at } })
+    }
+
+    /// Runs a `wasi:cli/command` component to completion with stdio inherited and the given
+    /// capabilities.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotACommand`] when the component does not export `wasi:cli/run`,
+    /// [`Error::Preopen`] when a granted directory cannot be opened,
+    /// [`Error::Instantiate`] when the host cannot satisfy the component's imports,
+    /// [`Error::Trap`] when the guest traps.
+    pub async fn run_command(&self, loaded: &LoadedComponent, caps: &Capabilities) -> Result<ExitStatus, Error> {
+        let exports = loaded.exports(self);
+        if !exports.iter().any(|e| e == "wasi:cli/run" || e.starts_with("wasi:cli/run@0.2.")) {
+            return Err(Error::NotACommand { exports });
+        }
+
+        let mut builder = WasiCtx::builder();
+        builder.inherit_stdio().args(&caps.args);
+        for (key, value) in &caps.env {
+            builder.env(key, value);
+        }
+        for preopen in &caps.preopens {
+            // Check first so the error names the path and says what is wrong with it;
+            // Wasmtime's own error carries neither.
+            let meta = std::fs::metadata(&preopen.host).map_err(|source| Error::Preopen {
+                host: preopen.host.clone(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                return Err(Error::Preopen {
+                    host: preopen.host.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+                });
+            }
+            let perms = if preopen.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+            builder
+                .preopened_dir(&preopen.host, &preopen.guest, perms)
+                .map_err(|e| Error::Preopen {
+                    host: preopen.host.clone(),
+                    source: std::io::Error::other(format!("{e:#}")),
+                })?;
+        }
+        let state = HostState { ctx: builder.build(), table: ResourceTable::new() };
+        let mut store = Store::new(&self.engine, state);
+
+        let mut linker = Linker::<HostState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
+            .await
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        match command.wasi_cli_run().call_run(&mut store).await {
+            Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
+            Ok(Err(())) => Ok(ExitStatus { code: 1 }),
+            Err(error) => {
+                if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    return Ok(ExitStatus { code: exit.0 });
+                }
+                let backtrace = error
+                    .downcast_ref::<wasmtime::WasmBacktrace>()
+                    .map(|bt| bt.to_string())
+                    .unwrap_or_default();
+                let trap = match error.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{:#}", error.root_cause()),
+                };
+                Err(Error::Trap { trap, backtrace })
+            }
+        }
+    }
+}
+
+/// The store's data: the WASI context and the resource table it uses.
+struct HostState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// An on-disk cache of precompiled components.
+///
+/// Layout: `<root>/wasmtime-<version>/<engine hash>/<sha256 of component>.cwasm`, where the
+/// engine hash covers every setting that affects compiled code
+/// ([`Engine::precompile_compatibility_hash`]). Entries are written atomically (temporary file
+/// then rename), so concurrent runs never see half a file.
+pub struct CodeCache {
+    dir: PathBuf,
+}
+
+impl CodeCache {
+    fn new(root: &Path, engine: &Engine) -> Self {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root
+            .join(format!("wasmtime-{}", wasmtime_version()))
+            .join(format!("{:016x}", hasher.finish()));
+        CodeCache { dir }
+    }
+
+    /// The directory entries of this engine live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cache file for a component with the hex SHA-256 `digest`.
+    pub fn entry(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.cwasm"))
+    }
+
+    fn store(&self, digest: &str, component: &Component) -> Result<PathBuf, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Cache { path, source }
+        };
+        let bytes = component
+            .serialize()
+            .map_err(|e| Error::Compile(format!("failed to serialize compiled code: {e:#}")))?;
+        fs_err::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io(&self.dir))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(io(tmp.path()))?;
+        let path = self.entry(digest);
+        tmp.persist(&path).map_err(|e| Error::Cache { path: path.clone(), source: e.error })?;
+        Ok(path)
+    }
+}
+
+/// The version of the embedded Wasmtime (the crate version kiln is built against).
+pub fn wasmtime_version() -> &'static str {
+    // Keep in step with the `=48.0.8` pin in the workspace Cargo.toml; a unit test checks it.
+    "48.0.8"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasmtime_version_matches_the_lockfile() {
+        let lock = include_str!("../../Cargo.lock");
+        let needle = format!("name = \"wasmtime\"\nversion = \"{}\"", wasmtime_version());
+        assert!(lock.contains(&needle), "Cargo.lock does not pin wasmtime {}", wasmtime_version());
+    }
+
+    fn trap_component() -> Vec<u8> {
+        wat::parse_str(
+            r#"(component
+                (core module $m (func $boom (export "run") (result i32) unreachable))
+                (core instance $i (instantiate $m))
+                (func $run (result (result)) (canon lift (core func $i "run")))
+                (instance $inst (export "run" (func $run)))
+                (export "wasi:cli/run@0.2.0" (instance $inst)))"#,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_trap_is_an_error_with_a_backtrace_and_the_cache_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+        let bytes = trap_component();
+
+        let first = runtime.load(&bytes).unwrap();
+        let CodeSource::Compiled { cached_at: Some(path), .. } = &first.source else {
+            panic!("first load should compile and cache: {:?}", first.source);
+        };
+        assert!(path.starts_with(runtime.cache().unwrap().dir()));
+        let second = runtime.load(&bytes).unwrap();
+        assert_eq!(second.source, CodeSource::Cache(path.clone()));
+
+        match runtime.run_command(&second, &Capabilities::default()).await {
+            Err(Error::Trap { trap, backtrace }) => {
+                assert!(trap.contains("unreachable"), "{trap}");
+                assert!(backtrace.contains("boom"), "{backtrace}");
+            }
+            other => panic!("expected a trap, got {:?}", other.map(|s| s.code)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_cache_entry_is_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+        let bytes = trap_component();
+        let loaded = runtime.load(&bytes).unwrap();
+        let path = runtime.cache().unwrap().entry(&loaded.digest);
+        std::fs::write(&path, b"garbage").unwrap();
+        let again = runtime.load(&bytes).unwrap();
+        assert!(matches!(again.source, CodeSource::Compiled { .. }));
+        assert!(std::fs::read(&path).unwrap().len() > 7, "the damaged entry was replaced");
+    }
+
+    #[tokio::test]
+    async fn a_component_without_run_is_not_a_command() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let bytes = wat::parse_str(
+            r#"(component
+                (core module $m (func (export "f") (result i32) i32.const 1))
+                (core instance $i (instantiate $m))
+                (func $f (result s32) (canon lift (core func $i "f")))
+                (export "answer" (func $f)))"#,
+        )
+        .unwrap();
+        let loaded = runtime.load(&bytes).unwrap();
+        match runtime.run_command(&loaded, &Capabilities::default()).await {
+            Err(Error::NotACommand { exports }) => assert_eq!(exports, ["answer"]),
+            other => panic!("expected NotACommand, got {:?}", other.map(|s| s.code)),
+        }
+    }
+}
