@@ -1,1 +1,11 @@
+//! kiln's integration tests: each drives the real `kiln` binary, building real guests with
+//! the real Rust toolchain and running them on the real Wasmtime.
 
+mod support;
+
+mod build;
+mod cli_reference;
+mod errors;
+mod example;
+mod new;
+mod run;
