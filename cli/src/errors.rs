@@ -11,11 +11,12 @@ pub struct Hinted {
     hint: String,
 }
 
-impl Hinted {
-    /// An error with `message`, suggesting `hint`.
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Hinted { message: message.into(), hint: hint.into() })
-    }
+/// An error with `message`, suggesting `hint`.
+pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        message: message.into(),
+        hint: hint.into(),
+    })
 }
 
 impl fmt::Display for Hinted {
@@ -49,23 +50,36 @@ impl From<&anyhow::Error> for Rendered {
             if let Some(hinted) = cause.downcast_ref::<Hinted>() {
                 hints.push(hinted.hint.clone());
             }
-            if let Some(kiln_runtime::Error::Trap { backtrace, .. }) = cause.downcast_ref::<kiln_runtime::Error>() {
-                if !backtrace.is_empty() {
-                    detail = Some(backtrace.trim_end().to_string());
-                }
+            if let Some(kiln_runtime::Error::Trap { backtrace, .. }) =
+                cause.downcast_ref::<kiln_runtime::Error>()
+                && !backtrace.is_empty()
+            {
+                detail = Some(backtrace.trim_end().to_string());
             }
         }
-        Rendered { message, causes, detail, hints }
+        Rendered {
+            message,
+            causes,
+            detail,
+            hints,
+        }
     }
 }
 
 /// The process exit code for an error: [`kiln_runtime::TRAP_EXIT_CODE`] when a guest
 /// trapped, 1 otherwise. (Usage errors exit with 2 from clap before any command runs.)
 pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let trapped = error
-        .chain()
-        .any(|c| matches!(c.downcast_ref::<kiln_runtime::Error>(), Some(kiln_runtime::Error::Trap { .. })));
-    if trapped { kiln_runtime::TRAP_EXIT_CODE } else { 1 }
+    let trapped = error.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<kiln_runtime::Error>(),
+            Some(kiln_runtime::Error::Trap { .. })
+        )
+    });
+    if trapped {
+        kiln_runtime::TRAP_EXIT_CODE
+    } else {
+        1
+    }
 }
 
 #[cfg(test)]
@@ -75,9 +89,12 @@ mod tests {
 
     #[test]
     fn hints_are_collected_from_anywhere_in_the_chain() {
-        let err = Err::<(), _>(Hinted::new("target missing", "run `rustup target add wasm32-wasip2`"))
-            .context("failed to build `hello`")
-            .unwrap_err();
+        let err = Err::<(), _>(hinted(
+            "target missing",
+            "run `rustup target add wasm32-wasip2`",
+        ))
+        .context("failed to build `hello`")
+        .unwrap_err();
         let r = Rendered::from(&err);
         assert_eq!(r.message, "failed to build `hello`");
         assert_eq!(r.causes, ["target missing"]);
@@ -87,8 +104,11 @@ mod tests {
 
     #[test]
     fn traps_have_their_own_exit_code() {
-        let err = anyhow::Error::new(kiln_runtime::Error::Trap { trap: "boom".into(), backtrace: "  0: f".into() })
-            .context("guest failed");
+        let err = anyhow::Error::new(kiln_runtime::Error::Trap {
+            trap: "boom".into(),
+            backtrace: "  0: f".into(),
+        })
+        .context("guest failed");
         assert_eq!(exit_code(&err), kiln_runtime::TRAP_EXIT_CODE);
         assert_eq!(Rendered::from(&err).detail.as_deref(), Some("  0: f"));
     }

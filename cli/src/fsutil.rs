@@ -10,7 +10,10 @@ use anyhow::Context;
 /// failure leaves no partial file behind. Parent directories are created. The file gets the
 /// usual permissions for a new file (0644 before umask on Unix), not the temporary file's 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".kiln-tmp");
@@ -25,7 +28,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_data())
         .with_context(|| format!("failed to write `{}`", path.display()))?;
-    tmp.persist(path).with_context(|| format!("failed to write `{}`", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
     Ok(())
 }
 

@@ -74,7 +74,10 @@ impl<'de> Deserialize<'de> for OptLevel {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<OptLevel, E> {
                 match v {
                     0..=3 => Ok(OptLevel::Speed(v as u8)),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &EXPECTED)),
+                    _ => Err(E::invalid_value(
+                        serde::de::Unexpected::Signed(v),
+                        &EXPECTED,
+                    )),
                 }
             }
         }
@@ -134,7 +137,11 @@ fn yes() -> bool {
 
 impl Default for Build {
     fn default() -> Self {
-        Build { features: Vec::new(), default_features: true, bin: None }
+        Build {
+            features: Vec::new(),
+            default_features: true,
+            bin: None,
+        }
     }
 }
 
@@ -194,24 +201,25 @@ impl Manifest {
     /// A [`ManifestError`] for TOML syntax errors, unknown keys, wrong types and invalid
     /// values, with the location and key.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let error = |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
-            path: path.to_path_buf(),
-            location: span.map(|s| line_col(text, s.start)),
-            key,
-            message,
-        };
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|e| error(e.span(), None, e.message().trim().to_string()))?;
+        let error =
+            |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
+                path: path.to_path_buf(),
+                location: span.map(|s| line_col(text, s.start)),
+                key,
+                message,
+            };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| error(e.span(), None, e.message().trim().to_string()))?;
         let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let key = (key != ".").then_some(key);
             error(inner.span(), key, inner.message().trim().to_string())
         })?;
-        if let Some(name) = &manifest.package.name {
-            if let Err(why) = validate_name(name.get_ref()) {
-                return Err(error(Some(name.span()), Some("package.name".into()), why));
-            }
+        if let Some(name) = &manifest.package.name
+            && let Err(why) = validate_name(name.get_ref())
+        {
+            return Err(error(Some(name.span()), Some("package.name".into()), why));
         }
         Ok(manifest)
     }
@@ -232,15 +240,98 @@ impl Manifest {
 /// name) and WIT keywords (the name becomes a WIT identifier).
 const RESERVED: &[&str] = &[
     // Rust (strict and reserved) keywords, and crate names cargo refuses.
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn",
-    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro",
-    "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct",
-    "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while",
-    "yield", "core", "std", "alloc", "proc-macro", "proc_macro", "test",
+    "abstract",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "override",
+    "priv",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+    "core",
+    "std",
+    "alloc",
+    "proc-macro",
+    "proc_macro",
+    "test",
     // WIT keywords.
-    "bool", "borrow", "char", "constructor", "export", "f32", "f64", "flags", "func", "future", "import",
-    "include", "interface", "list", "option", "own", "package", "record", "resource", "result", "s16", "s32",
-    "s64", "s8", "stream", "string", "tuple", "u16", "u32", "u64", "u8", "variant", "with", "world",
+    "bool",
+    "borrow",
+    "char",
+    "constructor",
+    "export",
+    "f32",
+    "f64",
+    "flags",
+    "func",
+    "future",
+    "import",
+    "include",
+    "interface",
+    "list",
+    "option",
+    "own",
+    "package",
+    "record",
+    "resource",
+    "result",
+    "s16",
+    "s32",
+    "s64",
+    "s8",
+    "stream",
+    "string",
+    "tuple",
+    "u16",
+    "u32",
+    "u64",
+    "u8",
+    "variant",
+    "with",
+    "world",
 ];
 
 /// Checks that `name` works as a Cargo package name and, with `_` read as `-`, as a WIT
@@ -254,7 +345,10 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.len() > 64 {
         return bad("it is longer than 64 characters");
     }
-    if let Some(c) = name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    {
         return bad(&format!(
             "`{c}` is not allowed; use lowercase ASCII letters, digits, `-` and `_` (a Cargo package name that is also a WIT identifier)"
         ));
@@ -262,7 +356,11 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     for word in name.split(['-', '_']) {
         match word.chars().next() {
             None => return bad("separators `-`/`_` must sit between words"),
-            Some('0'..='9') => return bad("each word must start with a letter (WIT identifiers cannot start with a digit)"),
+            Some('0'..='9') => {
+                return bad(
+                    "each word must start with a letter (WIT identifiers cannot start with a digit)",
+                );
+            }
             Some(_) => {}
         }
     }
@@ -324,7 +422,7 @@ impl Project {
                 .find(|dir| dir.join(KILN_TOML).is_file() || dir.join(CARGO_TOML).is_file())
                 .map(Path::to_path_buf)
                 .ok_or_else(|| {
-                    crate::errors::Hinted::new(
+                    crate::errors::hinted(
                         format!(
                             "could not find `{KILN_TOML}` or `{CARGO_TOML}` in `{}` or any parent directory",
                             cwd.display()
@@ -352,7 +450,12 @@ impl Project {
                 root.display()
             ),
         };
-        Ok(Project { root, manifest, manifest_path, language })
+        Ok(Project {
+            root,
+            manifest,
+            manifest_path,
+            language,
+        })
     }
 }
 
@@ -416,8 +519,19 @@ strip = false
             parse("[package]\nname = \"Hello\"\n").unwrap_err(),
             "Kiln.toml:2:8: invalid component name `Hello`: `H` is not allowed; use lowercase ASCII letters, digits, `-` and `_` (a Cargo package name that is also a WIT identifier) (at key `package.name`)"
         );
-        assert_eq!(parse("[package\nname = 1").unwrap_err().split(':').take(3).collect::<Vec<_>>(), ["Kiln.toml", "1", "9"]);
-        assert!(parse("[bundle]\n").unwrap_err().starts_with("Kiln.toml:1:2: unknown field `bundle`"));
+        assert_eq!(
+            parse("[package\nname = 1")
+                .unwrap_err()
+                .split(':')
+                .take(3)
+                .collect::<Vec<_>>(),
+            ["Kiln.toml", "1", "9"]
+        );
+        assert!(
+            parse("[bundle]\n")
+                .unwrap_err()
+                .starts_with("Kiln.toml:1:2: unknown field `bundle`")
+        );
     }
 
     #[test]
@@ -425,7 +539,10 @@ strip = false
         for ok in ["hello", "hello-world", "hello_world", "a1", "md2html"] {
             assert_eq!(validate_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "Hello", "1abc", "a--b", "a-", "-a", "a-1b", "fn", "world", "std", "héllo", "a.b", "a b"] {
+        for bad in [
+            "", "Hello", "1abc", "a--b", "a-", "-a", "a-1b", "fn", "world", "std", "héllo", "a.b",
+            "a b",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad} should be refused");
         }
         assert_eq!(wit_name("hello_world"), "hello-world");

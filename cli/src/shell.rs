@@ -54,7 +54,12 @@ pub struct Shell {
 
 /// Whether a progress bar may be drawn: a terminal, not CI, not a dumb terminal, and
 /// neither quiet nor verbose (verbose output would scroll it away).
-pub fn progress_allowed(stderr_is_tty: bool, ci: bool, term_dumb: bool, verbosity: Verbosity) -> bool {
+pub fn progress_allowed(
+    stderr_is_tty: bool,
+    ci: bool,
+    term_dumb: bool,
+    verbosity: Verbosity,
+) -> bool {
     stderr_is_tty && !ci && !term_dumb && verbosity == Verbosity::Normal
 }
 
@@ -67,7 +72,11 @@ impl Shell {
             env_vars::term_is_dumb(),
             verbosity,
         );
-        Shell { verbosity, progress_allowed, bar: Mutex::new(None) }
+        Shell {
+            verbosity,
+            progress_allowed,
+            bar: Mutex::new(None),
+        }
     }
 
     /// The configured verbosity.
@@ -197,9 +206,11 @@ impl Shell {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {wide_msg}")
-                .expect("a valid progress template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {wide_msg}",
+            )
+            .expect("a valid progress template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
@@ -245,11 +256,26 @@ mod tests {
     #[test]
     fn bars_only_on_an_interactive_normal_terminal() {
         assert!(progress_allowed(true, false, false, Verbosity::Normal));
-        assert!(!progress_allowed(false, false, false, Verbosity::Normal), "not a tty");
-        assert!(!progress_allowed(true, true, false, Verbosity::Normal), "CI is set");
-        assert!(!progress_allowed(true, false, true, Verbosity::Normal), "TERM=dumb");
-        assert!(!progress_allowed(true, false, false, Verbosity::Quiet), "-q");
-        assert!(!progress_allowed(true, false, false, Verbosity::Verbose), "-v");
+        assert!(
+            !progress_allowed(false, false, false, Verbosity::Normal),
+            "not a tty"
+        );
+        assert!(
+            !progress_allowed(true, true, false, Verbosity::Normal),
+            "CI is set"
+        );
+        assert!(
+            !progress_allowed(true, false, true, Verbosity::Normal),
+            "TERM=dumb"
+        );
+        assert!(
+            !progress_allowed(true, false, false, Verbosity::Quiet),
+            "-q"
+        );
+        assert!(
+            !progress_allowed(true, false, false, Verbosity::Verbose),
+            "-v"
+        );
     }
 
     #[test]

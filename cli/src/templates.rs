@@ -82,13 +82,20 @@ pub fn all() -> anyhow::Result<Vec<Template>> {
             let toml_file = dir
                 .get_file(dir.path().join("template.toml"))
                 .with_context(|| format!("template `{id}` has no template.toml"))?;
-            let text = toml_file.contents_utf8().context("template.toml is UTF-8")?;
-            let meta: TemplateToml =
-                toml::from_str(text).with_context(|| format!("template `{id}` has an invalid template.toml"))?;
+            let text = toml_file
+                .contents_utf8()
+                .context("template.toml is UTF-8")?;
+            let meta: TemplateToml = toml::from_str(text)
+                .with_context(|| format!("template `{id}` has an invalid template.toml"))?;
             let content = dir
                 .get_dir(dir.path().join("content"))
                 .with_context(|| format!("template `{id}` has no content/ directory"))?;
-            Ok(Template { id, language: meta.language, description: meta.description, content })
+            Ok(Template {
+                id,
+                language: meta.language,
+                description: meta.description,
+                content,
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     templates.sort_by_key(|t| t.id);
@@ -121,22 +128,31 @@ impl Template {
         collect_files(self.content, &mut files);
         let mut plan = Vec::with_capacity(files.len());
         for file in files {
-            let relative = file.path().strip_prefix(self.content.path()).expect("files live under content/");
+            let relative = file
+                .path()
+                .strip_prefix(self.content.path())
+                .expect("files live under content/");
             let relative = relative.to_str().context("template paths are UTF-8")?;
             let (relative, render) = match relative.strip_suffix(".tmpl") {
                 Some(stripped) => (stripped, true),
                 None => (relative, false),
             };
-            let path = env
-                .render_str(relative, &context)
-                .with_context(|| format!("template `{}`: failed to render the path `{relative}`", self.id))?;
-            let path = confined(&path).with_context(|| format!("template `{}`: bad path `{relative}`", self.id))?;
+            let path = env.render_str(relative, &context).with_context(|| {
+                format!(
+                    "template `{}`: failed to render the path `{relative}`",
+                    self.id
+                )
+            })?;
+            let path = confined(&path)
+                .with_context(|| format!("template `{}`: bad path `{relative}`", self.id))?;
             let contents = if render {
-                let source = file
-                    .contents_utf8()
-                    .with_context(|| format!("template `{}`: `{relative}.tmpl` is not UTF-8", self.id))?;
+                let source = file.contents_utf8().with_context(|| {
+                    format!("template `{}`: `{relative}.tmpl` is not UTF-8", self.id)
+                })?;
                 env.render_str(source, &context)
-                    .with_context(|| format!("template `{}`: failed to render `{relative}.tmpl`", self.id))?
+                    .with_context(|| {
+                        format!("template `{}`: failed to render `{relative}.tmpl`", self.id)
+                    })?
                     .into_bytes()
             } else {
                 file.contents().to_vec()
@@ -166,7 +182,10 @@ pub fn confined(path: &str) -> anyhow::Result<PathBuf> {
     for component in candidate.components() {
         match component {
             Component::Normal(part) => clean.push(part),
-            Component::CurDir | Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+            Component::CurDir
+            | Component::ParentDir
+            | Component::RootDir
+            | Component::Prefix(_) => {
                 bail!("`{path}` would leave the project directory")
             }
         }
@@ -188,12 +207,24 @@ mod tests {
         assert_eq!(ids, ["rust-cli", "rust-lib"]);
         for template in &templates {
             let plan = template.render(&RenderContext::new("my_app")).unwrap();
-            assert!(plan.iter().any(|f| f.path == Path::new("Kiln.toml")), "{}", template.id);
-            assert!(plan.iter().all(|f| !f.path.to_string_lossy().ends_with(".tmpl")));
-            let kiln_toml = plan.iter().find(|f| f.path == Path::new("Kiln.toml")).unwrap();
-            let manifest =
-                crate::manifest::Manifest::parse(std::str::from_utf8(&kiln_toml.contents).unwrap(), Path::new("Kiln.toml"))
-                    .unwrap();
+            assert!(
+                plan.iter().any(|f| f.path == Path::new("Kiln.toml")),
+                "{}",
+                template.id
+            );
+            assert!(
+                plan.iter()
+                    .all(|f| !f.path.to_string_lossy().ends_with(".tmpl"))
+            );
+            let kiln_toml = plan
+                .iter()
+                .find(|f| f.path == Path::new("Kiln.toml"))
+                .unwrap();
+            let manifest = crate::manifest::Manifest::parse(
+                std::str::from_utf8(&kiln_toml.contents).unwrap(),
+                Path::new("Kiln.toml"),
+            )
+            .unwrap();
             assert_eq!(manifest.name(), Some("my_app"));
         }
     }

@@ -91,13 +91,22 @@ fn describe_preamble(head: &[u8]) -> String {
         return "the file is empty".to_string();
     }
     if head.starts_with(b"\0asm") {
-        return format!("unknown WebAssembly version {:02x?}", &head[4..head.len().min(8)]);
+        return format!(
+            "unknown WebAssembly version {:02x?}",
+            &head[4..head.len().min(8)]
+        );
     }
-    let text = head.iter().take(16).all(|b| b.is_ascii() && !b.is_ascii_control() || b.is_ascii_whitespace());
+    let text = head
+        .iter()
+        .take(16)
+        .all(|b| b.is_ascii() && !b.is_ascii_control() || b.is_ascii_whitespace());
     if text && head.trim_ascii_start().starts_with(b"(") {
         return "it looks like WebAssembly text; kiln expects the binary format".to_string();
     }
-    if head.starts_with(b"\x7fELF") || head.starts_with(b"MZ") || head.starts_with(&[0xcf, 0xfa, 0xed, 0xfe]) {
+    if head.starts_with(b"\x7fELF")
+        || head.starts_with(b"MZ")
+        || head.starts_with(&[0xcf, 0xfa, 0xed, 0xfe])
+    {
         return "it looks like a native executable".to_string();
     }
     format!("it starts with {:02x?}", &head[..head.len().min(8)])
@@ -151,7 +160,10 @@ impl WorldSummary {
     /// The exported `wasi:cli/run` interface name (any 0.2.x version), if there is one.
     /// Its presence makes the component a command (`wasi:cli/command`).
     pub fn command_export(&self) -> Option<&str> {
-        self.exports.iter().map(String::as_str).find(|e| is_interface(e, "wasi:cli/run"))
+        self.exports
+            .iter()
+            .map(String::as_str)
+            .find(|e| is_interface(e, "wasi:cli/run"))
     }
 
     /// The exported `wasi:http/incoming-handler` interface name, if there is one. Its
@@ -210,9 +222,11 @@ impl DecodedExt for wit_component::DecodedWasm {
         match self {
             wit_component::DecodedWasm::Component(_, world) => *world,
             // A WIT package encoded as a component: take its first world.
-            wit_component::DecodedWasm::WitPackage(_, package) => {
-                *resolve.packages[*package].worlds.values().next().expect("a package with a world")
-            }
+            wit_component::DecodedWasm::WitPackage(_, package) => *resolve.packages[*package]
+                .worlds
+                .values()
+                .next()
+                .expect("a package with a world"),
         }
     }
 }
@@ -232,8 +246,14 @@ mod tests {
 
     #[test]
     fn detects_kinds() {
-        assert_eq!(detect(&wat::parse_str("(module)").unwrap()), WasmKind::CoreModule);
-        assert_eq!(detect(&wat::parse_str(COMMAND).unwrap()), WasmKind::Component);
+        assert_eq!(
+            detect(&wat::parse_str("(module)").unwrap()),
+            WasmKind::CoreModule
+        );
+        assert_eq!(
+            detect(&wat::parse_str(COMMAND).unwrap()),
+            WasmKind::Component
+        );
         assert_eq!(detect(b"(module)"), WasmKind::NotWasm);
         assert_eq!(detect(b""), WasmKind::NotWasm);
     }
@@ -244,7 +264,9 @@ mod tests {
         assert_eq!(validate(&module).unwrap(), WasmKind::CoreModule);
         assert!(matches!(
             validate_component(&module),
-            Err(Error::NotAComponent { found: WasmKind::CoreModule })
+            Err(Error::NotAComponent {
+                found: WasmKind::CoreModule
+            })
         ));
         let mut truncated = wat::parse_str(COMMAND).unwrap();
         truncated.truncate(truncated.len() - 3);
@@ -254,7 +276,10 @@ mod tests {
 
     #[test]
     fn not_wasm_messages_name_what_was_found() {
-        assert_eq!(validate(b"").unwrap_err().to_string(), "not a WebAssembly binary (the file is empty)");
+        assert_eq!(
+            validate(b"").unwrap_err().to_string(),
+            "not a WebAssembly binary (the file is empty)"
+        );
         assert_eq!(
             validate(b"  (module)").unwrap_err().to_string(),
             "not a WebAssembly binary (it looks like WebAssembly text; kiln expects the binary format)"

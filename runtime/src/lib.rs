@@ -195,15 +195,30 @@ impl Runtime {
                 // compatibility before use. The directory is the user's own, like Wasmtime's
                 // own cache.
                 if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
-                    return Ok(LoadedComponent { component, digest, source: CodeSource::Cache(path) });
+                    return Ok(LoadedComponent {
+                        component,
+                        digest,
+                        source: CodeSource::Cache(path),
+                    });
                 }
             }
         }
         let start = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
         let duration = start.elapsed();
-        let cached_at = self.cache.as_ref().and_then(|cache| cache.store(&digest, &component).ok());
-        Ok(LoadedComponent { component, digest, source: CodeSource::Compiled { duration, cached_at } })
+        let cached_at = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.store(&digest, &component).ok());
+        Ok(LoadedComponent {
+            component,
+            digest,
+            source: CodeSource::Compiled {
+                duration,
+                cached_at,
+            },
+        })
     }
 
     /// Runs a `wasi:cli/command` component to completion with stdio inherited and the given
@@ -215,9 +230,16 @@ impl Runtime {
     /// [`Error::Preopen`] when a granted directory cannot be opened,
     /// [`Error::Instantiate`] when the host cannot satisfy the component's imports,
     /// [`Error::Trap`] when the guest traps.
-    pub async fn run_command(&self, loaded: &LoadedComponent, caps: &Capabilities) -> Result<ExitStatus, Error> {
+    pub async fn run_command(
+        &self,
+        loaded: &LoadedComponent,
+        caps: &Capabilities,
+    ) -> Result<ExitStatus, Error> {
         let exports = loaded.exports(self);
-        if !exports.iter().any(|e| e == "wasi:cli/run" || e.starts_with("wasi:cli/run@0.2.")) {
+        if !exports
+            .iter()
+            .any(|e| e == "wasi:cli/run" || e.starts_with("wasi:cli/run@0.2."))
+        {
             return Err(Error::NotACommand { exports });
         }
 
@@ -236,10 +258,17 @@ impl Runtime {
             if !meta.is_dir() {
                 return Err(Error::Preopen {
                     host: preopen.host.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotADirectory,
+                        "not a directory",
+                    ),
                 });
             }
-            let perms = if preopen.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+            let perms = if preopen.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
             builder
                 .preopened_dir(&preopen.host, &preopen.guest, perms)
                 .map_err(|e| Error::Preopen {
@@ -247,11 +276,15 @@ impl Runtime {
                     source: std::io::Error::other(format!("{e:#}")),
                 })?;
         }
-        let state = HostState { ctx: builder.build(), table: ResourceTable::new() };
+        let state = HostState {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+        };
         let mut store = Store::new(&self.engine, state);
 
         let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
         let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
             .await
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
@@ -284,7 +317,10 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -330,7 +366,10 @@ impl CodeCache {
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io(&self.dir))?;
         std::io::Write::write_all(&mut tmp, &bytes).map_err(io(tmp.path()))?;
         let path = self.entry(digest);
-        tmp.persist(&path).map_err(|e| Error::Cache { path: path.clone(), source: e.error })?;
+        tmp.persist(&path).map_err(|e| Error::Cache {
+            path: path.clone(),
+            source: e.error,
+        })?;
         Ok(path)
     }
 }
@@ -349,7 +388,11 @@ mod tests {
     fn wasmtime_version_matches_the_lockfile() {
         let lock = include_str!("../../Cargo.lock");
         let needle = format!("name = \"wasmtime\"\nversion = \"{}\"", wasmtime_version());
-        assert!(lock.contains(&needle), "Cargo.lock does not pin wasmtime {}", wasmtime_version());
+        assert!(
+            lock.contains(&needle),
+            "Cargo.lock does not pin wasmtime {}",
+            wasmtime_version()
+        );
     }
 
     fn trap_component() -> Vec<u8> {
@@ -367,11 +410,18 @@ mod tests {
     #[tokio::test]
     async fn a_trap_is_an_error_with_a_backtrace_and_the_cache_is_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
         let bytes = trap_component();
 
         let first = runtime.load(&bytes).unwrap();
-        let CodeSource::Compiled { cached_at: Some(path), .. } = &first.source else {
+        let CodeSource::Compiled {
+            cached_at: Some(path),
+            ..
+        } = &first.source
+        else {
             panic!("first load should compile and cache: {:?}", first.source);
         };
         assert!(path.starts_with(runtime.cache().unwrap().dir()));
@@ -390,14 +440,20 @@ mod tests {
     #[tokio::test]
     async fn a_damaged_cache_entry_is_recompiled() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
         let bytes = trap_component();
         let loaded = runtime.load(&bytes).unwrap();
         let path = runtime.cache().unwrap().entry(&loaded.digest);
         std::fs::write(&path, b"garbage").unwrap();
         let again = runtime.load(&bytes).unwrap();
         assert!(matches!(again.source, CodeSource::Compiled { .. }));
-        assert!(std::fs::read(&path).unwrap().len() > 7, "the damaged entry was replaced");
+        assert!(
+            std::fs::read(&path).unwrap().len() > 7,
+            "the damaged entry was replaced"
+        );
     }
 
     #[tokio::test]

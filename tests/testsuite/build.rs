@@ -12,7 +12,11 @@ fn mtime(path: &std::path::Path) -> SystemTime {
 fn build_writes_the_component_and_an_unchanged_build_writes_nothing() {
     let env = Env::new();
     let project = env.new_project("hello", &[]);
-    let out = env.kiln(&["build", "--message-format", "json"]).cwd(&project).run().success();
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
     let artifact = out.json_event("artifact");
     let path = project.join("target/kiln/debug/hello.wasm");
     assert_eq!(artifact["path"], path.display().to_string());
@@ -20,23 +24,54 @@ fn build_writes_the_component_and_an_unchanged_build_writes_nothing() {
     assert_eq!(artifact["sha256"], sha256_file(&path));
     assert_eq!(artifact["fresh"], false);
     assert_eq!(artifact["version"], "0.1.0");
-    assert!(artifact["exports"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("wasi:cli/run@0.2.")));
-    assert!(out.json_lines().iter().any(|e| e["reason"] == "unit-finished"), "{}", out.stdout);
+    assert!(
+        artifact["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("wasi:cli/run@0.2."))
+    );
+    assert!(
+        out.json_lines()
+            .iter()
+            .any(|e| e["reason"] == "unit-finished"),
+        "{}",
+        out.stdout
+    );
 
     let before = mtime(&path);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = env.kiln(&["build", "--message-format", "json"]).cwd(&project).run().success();
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
     assert_eq!(out.json_event("artifact")["fresh"], true);
-    assert_eq!(mtime(&path), before, "a no-op build must not rewrite the artifact");
+    assert_eq!(
+        mtime(&path),
+        before,
+        "a no-op build must not rewrite the artifact"
+    );
 
     // A changed source rebuilds and rewrites.
     let main = project.join("src/main.rs");
-    let source = fs_err::read_to_string(&main).unwrap().replace("Hello", "Hi");
+    let source = fs_err::read_to_string(&main)
+        .unwrap()
+        .replace("Hello", "Hi");
     fs_err::write(&main, source).unwrap();
     let out = env.kiln(&["build"]).cwd(&project).run().success();
-    assert!(out.stderr.contains("Finished debug target/kiln/debug/hello.wasm"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Finished debug target/kiln/debug/hello.wasm"),
+        "{}",
+        out.stderr
+    );
     assert_ne!(mtime(&path), before);
-    let out = env.kiln(&["run", "-q", "target/kiln/debug/hello.wasm"]).cwd(&project).run().success();
+    let out = env
+        .kiln(&["run", "-q", "target/kiln/debug/hello.wasm"])
+        .cwd(&project)
+        .run()
+        .success();
     assert_eq!(out.stdout, "Hi, world!\n");
 }
 
@@ -56,9 +91,22 @@ fn a_damaged_artifact_is_rewritten() {
 fn release_builds_go_to_their_own_directory() {
     let env = Env::new();
     let project = env.new_project("fast", &[]);
-    let out = env.kiln(&["build", "--release"]).cwd(&project).run().success();
-    assert!(out.stderr.contains("Finished release target/kiln/release/fast.wasm ("), "{}", out.stderr);
-    let out = env.kiln(&["run", "-q", "--release", "--", "speed"]).cwd(&project).run().success();
+    let out = env
+        .kiln(&["build", "--release"])
+        .cwd(&project)
+        .run()
+        .success();
+    assert!(
+        out.stderr
+            .contains("Finished release target/kiln/release/fast.wasm ("),
+        "{}",
+        out.stderr
+    );
+    let out = env
+        .kiln(&["run", "-q", "--release", "--", "speed"])
+        .cwd(&project)
+        .run()
+        .success();
     assert_eq!(out.stdout, "Hello, speed!\n");
     assert!(!project.join("target/kiln/debug").exists());
 }
@@ -68,26 +116,59 @@ fn a_cargo_project_without_kiln_toml_builds() {
     let env = Env::new();
     let project = env.project_fixture("panic-guest");
     assert!(!project.join("Kiln.toml").exists());
-    let out = env.kiln(&["build", "--manifest-path", "panic-guest/Cargo.toml"]).run().success();
-    assert!(out.stderr.contains("Finished debug panic-guest/target/kiln/debug/panic-guest.wasm ("), "{}", out.stderr);
+    let out = env
+        .kiln(&["build", "--manifest-path", "panic-guest/Cargo.toml"])
+        .run()
+        .success();
+    assert!(
+        out.stderr
+            .contains("Finished debug panic-guest/target/kiln/debug/panic-guest.wasm ("),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn a_compile_error_shows_rustc_diagnostics_and_writes_nothing() {
     let env = Env::new();
     let project = env.new_project("broken", &[]);
-    env.write("broken/src/main.rs", "fn main() {\n    let x: u32 = \"text\";\n}\n");
+    env.write(
+        "broken/src/main.rs",
+        "fn main() {\n    let x: u32 = \"text\";\n}\n",
+    );
     let out = env.kiln(&["build"]).cwd(&project).run().code(1);
-    assert!(out.stderr.contains("error[E0308]: mismatched types"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error[E0308]: mismatched types"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("src/main.rs:2:18"), "{}", out.stderr);
-    assert!(out.stderr.contains("error: could not compile `broken` for wasm32-wasip2"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: could not compile `broken` for wasm32-wasip2"),
+        "{}",
+        out.stderr
+    );
     assert!(!project.join("target/kiln").exists());
 
     // JSON mode carries the diagnostic as an event.
-    let out = env.kiln(&["build", "--message-format", "json"]).cwd(&project).run().code(1);
-    let message = out.json_lines().into_iter().find(|e| e["reason"] == "compiler-message").unwrap();
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .code(1);
+    let message = out
+        .json_lines()
+        .into_iter()
+        .find(|e| e["reason"] == "compiler-message")
+        .unwrap();
     assert_eq!(message["level"], "error");
-    assert!(message["rendered"].as_str().unwrap().contains("mismatched types"));
+    assert!(
+        message["rendered"]
+            .as_str()
+            .unwrap()
+            .contains("mismatched types")
+    );
 }
 
 #[test]

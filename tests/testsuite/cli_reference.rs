@@ -13,7 +13,10 @@ fn generate(env: &Env) -> String {
     let help = |args: &[&str]| env.kiln(args).env("COLUMNS", "100").run().success().stdout;
     doc.push_str(&format!("## kiln\n\n```text\n{}```\n", help(&["--help"])));
     for command in COMMANDS {
-        doc.push_str(&format!("\n## kiln {command}\n\n```text\n{}```\n", help(&[command, "--help"])));
+        doc.push_str(&format!(
+            "\n## kiln {command}\n\n```text\n{}```\n",
+            help(&[command, "--help"])
+        ));
     }
     doc
 }

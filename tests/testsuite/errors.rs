@@ -11,13 +11,20 @@ fn project_with_manifest(env: &Env, kiln_toml: &str) -> std::path::PathBuf {
 }
 
 fn assert_no_output(project: &std::path::Path) {
-    assert!(!project.join("target/kiln").exists(), "{:?}", files_under(&project.join("target/kiln")));
+    assert!(
+        !project.join("target/kiln").exists(),
+        "{:?}",
+        files_under(&project.join("target/kiln"))
+    );
 }
 
 #[test]
 fn unknown_manifest_key() {
     let env = Env::new();
-    let project = project_with_manifest(&env, "[package]\nname = \"app\"\n\n[release]\noptimise = \"s\"\n");
+    let project = project_with_manifest(
+        &env,
+        "[package]\nname = \"app\"\n\n[release]\noptimise = \"s\"\n",
+    );
     let out = env.kiln(&["build"]).cwd(&project).run().code(1);
     assert_output_snapshot("unknown_manifest_key", &env, &out);
     assert_no_output(&project);
@@ -35,7 +42,10 @@ fn bad_toml_syntax() {
 #[test]
 fn wrong_type_in_manifest() {
     let env = Env::new();
-    let project = project_with_manifest(&env, "[package]\nname = \"app\"\n\n[release]\nstrip = \"yes\"\n");
+    let project = project_with_manifest(
+        &env,
+        "[package]\nname = \"app\"\n\n[release]\nstrip = \"yes\"\n",
+    );
     let out = env.kiln(&["run"]).cwd(&project).run().code(1);
     assert_output_snapshot("wrong_type_in_manifest", &env, &out);
     assert_no_output(&project);
@@ -73,7 +83,12 @@ fn missing_wasm32_wasip2_target() {
     );
     #[cfg(unix)]
     fs_err::set_permissions(&rustc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = env.kiln(&["build"]).cwd(&project).env("RUSTC", &rustc).run().code(1);
+    let out = env
+        .kiln(&["build"])
+        .cwd(&project)
+        .env("RUSTC", &rustc)
+        .run()
+        .code(1);
     assert_output_snapshot("missing_wasm32_wasip2_target", &env, &out);
     assert_no_output(&project);
 }
@@ -89,7 +104,10 @@ fn no_project_here() {
 fn manifest_path_to_something_else() {
     let env = Env::new();
     env.write("notes.txt", "hello");
-    let out = env.kiln(&["build", "--manifest-path", "notes.txt"]).run().code(1);
+    let out = env
+        .kiln(&["build", "--manifest-path", "notes.txt"])
+        .run()
+        .code(1);
     assert_output_snapshot("manifest_path_to_something_else", &env, &out);
 }
 
@@ -123,17 +141,30 @@ fn run_a_missing_file() {
 fn run_with_a_missing_dir() {
     let env = Env::new();
     let wasm = env.wat_fixture("exit-with-code");
-    let out = env.kiln(&["run", "--dir", "nowhere::/data", wasm.to_str().unwrap()]).run().code(1);
+    let out = env
+        .kiln(&["run", "--dir", "nowhere::/data", wasm.to_str().unwrap()])
+        .run()
+        .code(1);
     assert_output_snapshot("run_missing_dir", &env, &out);
     env.write("file.txt", "x");
-    let out = env.kiln(&["run", "--dir", "file.txt", wasm.to_str().unwrap()]).run().code(1);
-    assert!(out.stderr.contains("`file.txt` is not a directory"), "{}", out.stderr);
+    let out = env
+        .kiln(&["run", "--dir", "file.txt", wasm.to_str().unwrap()])
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("`file.txt` is not a directory"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn new_with_an_unknown_template() {
     let env = Env::new();
-    let out = env.kiln(&["new", "app", "--template", "cobol-cli"]).run().code(1);
+    let out = env
+        .kiln(&["new", "app", "--template", "cobol-cli"])
+        .run()
+        .code(1);
     assert_output_snapshot("new_unknown_template", &env, &out);
     assert!(!env.path("app").exists());
 }
@@ -145,7 +176,10 @@ fn new_into_a_non_empty_directory() {
     let out = env.kiln(&["new", "app"]).run().code(1);
     assert_output_snapshot("new_non_empty_directory", &env, &out);
     assert_eq!(files_under(&env.path("app")), ["Cargo.toml"]);
-    assert_eq!(fs_err::read_to_string(env.path("app/Cargo.toml")).unwrap(), "mine");
+    assert_eq!(
+        fs_err::read_to_string(env.path("app/Cargo.toml")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
@@ -163,8 +197,21 @@ fn new_with_invalid_names() {
 #[test]
 fn usage_errors_exit_2() {
     let env = Env::new();
-    let out = env.kiln(&["build", "--message-format", "xml"]).run().code(2);
-    assert!(out.stderr.contains("invalid value 'xml' for '--message-format <FMT>'"), "{}", out.stderr);
+    let out = env
+        .kiln(&["build", "--message-format", "xml"])
+        .run()
+        .code(2);
+    assert!(
+        out.stderr
+            .contains("invalid value 'xml' for '--message-format <FMT>'"),
+        "{}",
+        out.stderr
+    );
     let out = env.kiln(&["run", "--dir"]).run().code(2);
-    assert!(out.stderr.contains("a value is required for '--dir <HOST[::GUEST]>'"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("a value is required for '--dir <HOST[::GUEST]>'"),
+        "{}",
+        out.stderr
+    );
 }

@@ -7,11 +7,13 @@ use crate::shell::{MessageFormat, Shell};
 
 /// Compile the project into a component at target/kiln/<profile>/<name>.wasm.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The project is found from the current directory upwards (a Kiln.toml or a Cargo.toml), \
+#[command(
+    after_help = "The project is found from the current directory upwards (a Kiln.toml or a Cargo.toml), \
 or from --manifest-path. A build with nothing changed writes nothing.\n\n\
 With --message-format json, stdout carries one JSON object per line: `unit-finished` and \
 `compiler-message` events, then an `artifact` (name, profile, path, size, sha256, fresh, imports, exports) \
-and `build-finished`.")]
+and `build-finished`."
+)]
 pub struct Args {
     /// Build with the release profile.
     #[arg(short, long)]
@@ -28,7 +30,11 @@ pub struct Args {
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
     let opts = BuildOptions {
-        profile: if args.release { Profile::Release } else { Profile::Debug },
+        profile: if args.release {
+            Profile::Release
+        } else {
+            Profile::Debug
+        },
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
         format: args.message_format,

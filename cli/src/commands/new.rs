@@ -5,9 +5,11 @@ use crate::shell::Shell;
 
 /// Create a new component project from a template.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kiln new hello                      # a rust-cli command\n  \
+#[command(
+    after_help = "Examples:\n  kiln new hello                      # a rust-cli command\n  \
 kiln new mylib --template rust-lib   # a library component exporting a WIT world\n\n\
-The destination must not exist or be empty unless --force is given. `kiln templates` lists the templates.")]
+The destination must not exist or be empty unless --force is given. `kiln templates` lists the templates."
+)]
 pub struct Args {
     /// The directory to create.
     pub path: PathBuf,
@@ -26,7 +28,12 @@ pub struct Args {
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let opts = NewOptions { path: args.path, template: args.template, name: args.name, force: args.force };
+    let opts = NewOptions {
+        path: args.path,
+        template: args.template,
+        name: args.name,
+        force: args.force,
+    };
     crate::ops::new::new(shell, &opts)?;
     Ok(0)
 }

@@ -8,12 +8,14 @@ use crate::shell::Shell;
 
 /// Run a command component on the embedded Wasmtime, building it first inside a project.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kiln run -- world                    # build the project here, run it with `world`\n  \
+#[command(
+    after_help = "Examples:\n  kiln run -- world                    # build the project here, run it with `world`\n  \
 kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n\n\
 Nothing is granted by default: no host directory, no environment variable, no network. \
 Stdin, stdout and stderr are the terminal's.\n\n\
 Exit status: the guest's (0 when `wasi:cli/run` returns ok, 1 when it returns err, or the code given to \
-`exit-with-code`); 134 when the guest traps; 1 when kiln fails before the guest runs.")]
+`exit-with-code`); 134 when the guest traps; 1 when kiln fails before the guest runs."
+)]
 pub struct Args {
     /// A component (.wasm), or a project directory or manifest [default: the project here].
     pub path: Option<PathBuf>,
@@ -48,7 +50,11 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         path: args.path,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
-        profile: if args.release { Profile::Release } else { Profile::Debug },
+        profile: if args.release {
+            Profile::Release
+        } else {
+            Profile::Debug
+        },
         dirs: args.dirs,
         env: args.env,
         inherit_env: args.inherit_env,

@@ -78,7 +78,11 @@ struct Fingerprint {
 /// What identifies kiln's processing of the driver's output: the kiln version and the
 /// stages applied. A change here forces the output to be rewritten.
 fn pipeline_key(profile: Profile) -> String {
-    format!("kiln {} validate profile={}", env!("CARGO_PKG_VERSION"), profile.dir_name())
+    format!(
+        "kiln {} validate profile={}",
+        env!("CARGO_PKG_VERSION"),
+        profile.dir_name()
+    )
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -97,8 +101,15 @@ pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
 }
 
 /// Builds an already-located project.
-pub fn build_project(shell: &Shell, project: &Project, profile: Profile, format: MessageFormat) -> anyhow::Result<Artifact> {
-    if profile == Profile::Release && (project.manifest.release.optimize.is_some() || project.manifest.release.strip.is_some()) {
+pub fn build_project(
+    shell: &Shell,
+    project: &Project,
+    profile: Profile,
+    format: MessageFormat,
+) -> anyhow::Result<Artifact> {
+    if profile == Profile::Release
+        && (project.manifest.release.optimize.is_some() || project.manifest.release.strip.is_some())
+    {
         shell.warn("`[release] optimize` and `strip` are accepted but not applied yet: this kiln does not optimize components");
     }
     let package = &project.manifest.package;
@@ -108,25 +119,46 @@ pub fn build_project(shell: &Shell, project: &Project, profile: Profile, format:
             if !cargo_toml.is_file() {
                 anyhow::bail!(
                     "`{}` says `language = \"rust\"` but there is no Cargo.toml beside it",
-                    project.manifest_path.as_deref().unwrap_or(&project.root).display()
+                    project
+                        .manifest_path
+                        .as_deref()
+                        .unwrap_or(&project.root)
+                        .display()
                 );
             }
-            let built = crate::toolchain::rust::build(shell, &cargo_toml, &project.manifest.build, profile, format)?;
-            let name = project.manifest.name().map(str::to_string).unwrap_or(built.package_name);
+            let built = crate::toolchain::rust::build(
+                shell,
+                &cargo_toml,
+                &project.manifest.build,
+                profile,
+                format,
+            )?;
+            let name = project
+                .manifest
+                .name()
+                .map(str::to_string)
+                .unwrap_or(built.package_name);
             let version = package.version.clone().unwrap_or(built.package_version);
             (built.wasm, built.target_dir, name, Some(version))
         }
         other => {
-            return Err(crate::errors::Hinted::new(
-                format!("kiln {} cannot build `{other}` guests yet; only Rust is supported", env!("CARGO_PKG_VERSION")),
+            return Err(crate::errors::hinted(
+                format!(
+                    "kiln {} cannot build `{other}` guests yet; only Rust is supported",
+                    env!("CARGO_PKG_VERSION")
+                ),
                 "C, Go and TinyGo drivers are planned; a Rust project needs only its Cargo.toml",
             ));
         }
     };
 
     let bytes = fs_err::read(&driver_output)?;
-    kiln_componentize::validate_component(&bytes)
-        .with_context(|| format!("the build output `{}` is not a valid component", driver_output.display()))?;
+    kiln_componentize::validate_component(&bytes).with_context(|| {
+        format!(
+            "the build output `{}` is not a valid component",
+            driver_output.display()
+        )
+    })?;
 
     let out_dir = target_dir.join("kiln").join(profile.dir_name());
     let out_path = out_dir.join(format!("{name}.wasm"));
@@ -143,8 +175,15 @@ pub fn build_project(shell: &Shell, project: &Project, profile: Profile, format:
             let output = bytes;
             let output_sha256 = sha256_hex(&output);
             crate::fsutil::write_atomic(&out_path, &output)?;
-            let fingerprint = Fingerprint { input_sha256, pipeline, output_sha256: output_sha256.clone() };
-            crate::fsutil::write_atomic(&fingerprint_path, serde_json::to_string_pretty(&fingerprint)?.as_bytes())?;
+            let fingerprint = Fingerprint {
+                input_sha256,
+                pipeline,
+                output_sha256: output_sha256.clone(),
+            };
+            crate::fsutil::write_atomic(
+                &fingerprint_path,
+                serde_json::to_string_pretty(&fingerprint)?.as_bytes(),
+            )?;
             (output.len() as u64, output_sha256)
         }
     };
@@ -164,8 +203,14 @@ pub fn build_project(shell: &Shell, project: &Project, profile: Profile, format:
 
 /// The recorded output digest when the fingerprint matches and the output on disk is what
 /// kiln wrote; `None` when the output must be (re)written.
-fn is_fresh(fingerprint_path: &Path, out_path: &Path, input_sha256: &str, pipeline: &str) -> Option<String> {
-    let recorded: Fingerprint = serde_json::from_slice(&std::fs::read(fingerprint_path).ok()?).ok()?;
+fn is_fresh(
+    fingerprint_path: &Path,
+    out_path: &Path,
+    input_sha256: &str,
+    pipeline: &str,
+) -> Option<String> {
+    let recorded: Fingerprint =
+        serde_json::from_slice(&std::fs::read(fingerprint_path).ok()?).ok()?;
     if recorded.input_sha256 != input_sha256 || recorded.pipeline != pipeline {
         return None;
     }
@@ -178,7 +223,12 @@ fn report(shell: &Shell, artifact: &Artifact, profile: Profile, format: MessageF
     match format {
         MessageFormat::Human => shell.status(
             "Finished",
-            format_args!("{} {} ({})", profile.dir_name(), relative, human_size(artifact.size)),
+            format_args!(
+                "{} {} ({})",
+                profile.dir_name(),
+                relative,
+                human_size(artifact.size)
+            ),
         ),
         MessageFormat::Json => {
             // The world is part of the artifact record: a library component's exports are

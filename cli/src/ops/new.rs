@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::errors::Hinted;
+use crate::errors::hinted;
 use crate::shell::Shell;
 use crate::templates::{self, PlannedFile};
 
@@ -31,9 +31,12 @@ pub fn new(shell: &Shell, opts: &NewOptions) -> anyhow::Result<()> {
     let all = templates::all()?;
     let Some(template) = all.iter().find(|t| t.id == opts.template) else {
         let ids: Vec<_> = all.iter().map(|t| t.id).collect();
-        return Err(Hinted::new(
+        return Err(hinted(
             format!("unknown template `{}`", opts.template),
-            format!("available templates: {} (see `kiln templates`)", ids.join(", ")),
+            format!(
+                "available templates: {} (see `kiln templates`)",
+                ids.join(", ")
+            ),
         ));
     };
     let name = match &opts.name {
@@ -44,9 +47,12 @@ pub fn new(shell: &Shell, opts: &NewOptions) -> anyhow::Result<()> {
         let hint = if opts.name.is_some() {
             "choose another `--name`".to_string()
         } else {
-            format!("the name comes from the directory; pass `--name <name>` to create `{}` under another name", opts.path.display())
+            format!(
+                "the name comes from the directory; pass `--name <name>` to create `{}` under another name",
+                opts.path.display()
+            )
         };
-        return Err(Hinted::new(why, hint));
+        return Err(hinted(why, hint));
     }
 
     let plan = template.render(&templates::RenderContext::new(&name))?;
@@ -56,19 +62,30 @@ pub fn new(shell: &Shell, opts: &NewOptions) -> anyhow::Result<()> {
     }
     shell.status(
         "Created",
-        format_args!("{} component `{name}` in `{}` from template `{}`", template.language, opts.path.display(), template.id),
+        format_args!(
+            "{} component `{name}` in `{}` from template `{}`",
+            template.language,
+            opts.path.display(),
+            template.id
+        ),
     );
     Ok(())
 }
 
 /// The component name implied by the destination's last component.
 fn default_name(path: &Path) -> anyhow::Result<String> {
-    let absolute = std::path::absolute(path).with_context(|| format!("invalid path `{}`", path.display()))?;
+    let absolute =
+        std::path::absolute(path).with_context(|| format!("invalid path `{}`", path.display()))?;
     let normalized: PathBuf = absolute.components().collect();
     let name = normalized
         .file_name()
         .and_then(|n| n.to_str())
-        .with_context(|| format!("cannot take a component name from `{}`; pass `--name`", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot take a component name from `{}`; pass `--name`",
+                path.display()
+            )
+        })?;
     Ok(name.to_string())
 }
 
@@ -78,14 +95,20 @@ fn check_destination(root: &Path, plan: &[PlannedFile], force: bool) -> anyhow::
     match fs_err::symlink_metadata(root) {
         Err(_) => return Ok(()), // created on write
         Ok(meta) if meta.file_type().is_symlink() && !root.is_dir() => {
-            bail!("destination `{}` is a symbolic link to something that is not a directory", root.display())
+            bail!(
+                "destination `{}` is a symbolic link to something that is not a directory",
+                root.display()
+            )
         }
-        Ok(_) if !root.is_dir() => bail!("destination `{}` exists and is not a directory", root.display()),
+        Ok(_) if !root.is_dir() => bail!(
+            "destination `{}` exists and is not a directory",
+            root.display()
+        ),
         Ok(_) => {}
     }
     let non_empty = fs_err::read_dir(root)?.next().is_some();
     if non_empty && !force {
-        return Err(Hinted::new(
+        return Err(hinted(
             format!("destination `{}` is not empty", root.display()),
             "pass `--force` to write into it anyway (files the template creates are overwritten; others are kept)",
         ));
@@ -119,7 +142,12 @@ pub fn list(shell: &Shell, json: bool) -> anyhow::Result<()> {
     }
     let width = all.iter().map(|t| t.id.len()).max().unwrap_or(0);
     for t in &all {
-        shell.result(format_args!("{:width$}  {:6}  {}", t.id, t.language.to_string(), t.description));
+        shell.result(format_args!(
+            "{:width$}  {:6}  {}",
+            t.id,
+            t.language.to_string(),
+            t.description
+        ));
     }
     Ok(())
 }

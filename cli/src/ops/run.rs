@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use kiln_componentize::WasmKind;
 use kiln_runtime::{Capabilities, CodeSource, Preopen, Runtime, RuntimeConfig};
 
-use crate::errors::Hinted;
+use crate::errors::hinted;
 use crate::manifest::{CARGO_TOML, KILN_TOML, Project};
 use crate::ops::build::{Profile, build_project};
 use crate::shell::{MessageFormat, Shell};
@@ -31,7 +31,10 @@ impl std::str::FromStr for DirGrant {
         if host.is_empty() || guest.is_empty() {
             return Err(format!("expected HOST or HOST::GUEST, got `{s}`"));
         }
-        Ok(DirGrant { host: PathBuf::from(host), guest: guest.to_string() })
+        Ok(DirGrant {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+        })
     }
 }
 
@@ -54,7 +57,10 @@ impl std::str::FromStr for EnvGrant {
         if name.is_empty() {
             return Err(format!("expected NAME or NAME=VALUE, got `{s}`"));
         }
-        Ok(EnvGrant { name: name.to_string(), value })
+        Ok(EnvGrant {
+            name: name.to_string(),
+            value,
+        })
     }
 }
 
@@ -101,28 +107,44 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
     match kiln_componentize::detect(&bytes) {
         WasmKind::Component => {}
         WasmKind::CoreModule => {
-            return Err(Hinted::new(
+            return Err(hinted(
                 format!("`{shown}` is a core module, not a component"),
                 "`kiln run` runs components that export `wasi:cli/run`; build for `wasm32-wasip2`, \
                  or turn a WASI preview1 module into a component with `wasm-tools component new --adapt`",
             ));
         }
         WasmKind::NotWasm => {
-            let why = kiln_componentize::validate(&bytes).err().map(|e| e.to_string()).unwrap_or_default();
+            let why = kiln_componentize::validate(&bytes)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             bail!("`{shown}` is {why}");
         }
     }
 
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: crate::env_vars::cache_dir() })?;
-    let loaded = runtime.load(&bytes).with_context(|| format!("failed to load `{shown}`"))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: crate::env_vars::cache_dir(),
+    })?;
+    let loaded = runtime
+        .load(&bytes)
+        .with_context(|| format!("failed to load `{shown}`"))?;
     match &loaded.source {
-        CodeSource::Cache(path) => shell.verbose_status("Cached", format_args!("compiled code from {}", path.display())),
-        CodeSource::Compiled { duration, cached_at } => shell.verbose_status(
+        CodeSource::Cache(path) => shell.verbose_status(
+            "Cached",
+            format_args!("compiled code from {}", path.display()),
+        ),
+        CodeSource::Compiled {
+            duration,
+            cached_at,
+        } => shell.verbose_status(
             "Compiled",
             format_args!(
                 "{shown} in {:.2}s{}",
                 duration.as_secs_f64(),
-                cached_at.as_ref().map(|p| format!(" (cached at {})", p.display())).unwrap_or_default()
+                cached_at
+                    .as_ref()
+                    .map(|p| format!(" (cached at {})", p.display()))
+                    .unwrap_or_default()
             ),
         ),
     }
@@ -143,19 +165,29 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
 }
 
 fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
-    let world = kiln_componentize::WorldSummary { imports: Vec::new(), exports: exports.to_vec() };
+    let world = kiln_componentize::WorldSummary {
+        imports: Vec::new(),
+        exports: exports.to_vec(),
+    };
     let listed = if exports.is_empty() {
         "exports nothing".to_string()
     } else {
-        format!("exports {}", exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "))
+        format!(
+            "exports {}",
+            exports
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     if let Some(handler) = world.http_handler_export() {
-        return Hinted::new(
+        return hinted(
             format!("`{shown}` is an HTTP component (it exports `{handler}`), not a command"),
             "`kiln run` runs `wasi:cli/command` components, which export `wasi:cli/run`",
         );
     }
-    Hinted::new(
+    hinted(
         format!("`{shown}` is a library component: it {listed} but not `wasi:cli/run`"),
         "`kiln run` runs `wasi:cli/command` components; a library component's exports are called by \
          another component or a host",
@@ -164,7 +196,10 @@ fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
 
 /// Resolves the grants into [`Capabilities`] (without `argv[0]`).
 fn capabilities(opts: &RunOptions) -> anyhow::Result<Capabilities> {
-    let mut caps = Capabilities { args: opts.args.clone(), ..Capabilities::default() };
+    let mut caps = Capabilities {
+        args: opts.args.clone(),
+        ..Capabilities::default()
+    };
     if opts.inherit_env {
         caps.env = crate::env_vars::host_vars();
     }
@@ -183,10 +218,22 @@ fn capabilities(opts: &RunOptions) -> anyhow::Result<Capabilities> {
         let host = opts.cwd.join(&grant.host);
         match std::fs::metadata(&host) {
             Ok(meta) if meta.is_dir() => {}
-            Ok(_) => bail!("cannot grant `--dir {}`: `{}` is not a directory", grant.host.display(), grant.host.display()),
-            Err(_) => bail!("cannot grant `--dir {}`: the directory `{}` does not exist", grant.host.display(), host.display()),
+            Ok(_) => bail!(
+                "cannot grant `--dir {}`: `{}` is not a directory",
+                grant.host.display(),
+                grant.host.display()
+            ),
+            Err(_) => bail!(
+                "cannot grant `--dir {}`: the directory `{}` does not exist",
+                grant.host.display(),
+                host.display()
+            ),
         }
-        caps.preopens.push(Preopen { host, guest: grant.guest.clone(), read_only: false });
+        caps.preopens.push(Preopen {
+            host,
+            guest: grant.guest.clone(),
+            read_only: false,
+        });
     }
     Ok(caps)
 }
@@ -196,7 +243,10 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
     let project = match (&opts.path, &opts.manifest_path) {
         (Some(path), _) => {
             let full = opts.cwd.join(path);
-            let is_manifest = matches!(full.file_name().and_then(|n| n.to_str()), Some(KILN_TOML | CARGO_TOML));
+            let is_manifest = matches!(
+                full.file_name().and_then(|n| n.to_str()),
+                Some(KILN_TOML | CARGO_TOML)
+            );
             if full.is_dir() {
                 Project::at(full)?
             } else if is_manifest && full.is_file() {
@@ -206,7 +256,10 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "main".to_string());
-                return Ok(Runnable { path: full, program_name });
+                return Ok(Runnable {
+                    path: full,
+                    program_name,
+                });
             } else {
                 bail!("`{}` does not exist", path.display());
             }
@@ -214,7 +267,10 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
         (None, manifest_path) => Project::find(&opts.cwd, manifest_path.as_deref())?,
     };
     let artifact = build_project(shell, &project, opts.profile, MessageFormat::Human)?;
-    Ok(Runnable { path: artifact.path, program_name: artifact.name })
+    Ok(Runnable {
+        path: artifact.path,
+        program_name: artifact.name,
+    })
 }
 
 #[cfg(test)]
@@ -225,20 +281,48 @@ mod tests {
     fn parses_grants() {
         assert_eq!(
             "data::/data".parse::<DirGrant>().unwrap(),
-            DirGrant { host: "data".into(), guest: "/data".into() }
+            DirGrant {
+                host: "data".into(),
+                guest: "/data".into()
+            }
         );
-        assert_eq!("data".parse::<DirGrant>().unwrap(), DirGrant { host: "data".into(), guest: "data".into() });
+        assert_eq!(
+            "data".parse::<DirGrant>().unwrap(),
+            DirGrant {
+                host: "data".into(),
+                guest: "data".into()
+            }
+        );
         assert!("::/x".parse::<DirGrant>().is_err());
-        assert_eq!("A=b=c".parse::<EnvGrant>().unwrap(), EnvGrant { name: "A".into(), value: Some("b=c".into()) });
-        assert_eq!("A".parse::<EnvGrant>().unwrap(), EnvGrant { name: "A".into(), value: None });
+        assert_eq!(
+            "A=b=c".parse::<EnvGrant>().unwrap(),
+            EnvGrant {
+                name: "A".into(),
+                value: Some("b=c".into())
+            }
+        );
+        assert_eq!(
+            "A".parse::<EnvGrant>().unwrap(),
+            EnvGrant {
+                name: "A".into(),
+                value: None
+            }
+        );
         assert!("=x".parse::<EnvGrant>().is_err());
     }
 
     #[test]
     fn library_and_http_components_get_different_messages() {
         let lib = not_a_command("lib.wasm", &["greet".into()]).to_string();
-        assert_eq!(lib, "`lib.wasm` is a library component: it exports `greet` but not `wasi:cli/run`");
-        let http = not_a_command("api.wasm", &["wasi:http/incoming-handler@0.2.0".into()]).to_string();
-        assert!(http.starts_with("`api.wasm` is an HTTP component"), "{http}");
+        assert_eq!(
+            lib,
+            "`lib.wasm` is a library component: it exports `greet` but not `wasi:cli/run`"
+        );
+        let http =
+            not_a_command("api.wasm", &["wasi:http/incoming-handler@0.2.0".into()]).to_string();
+        assert!(
+            http.starts_with("`api.wasm` is an HTTP component"),
+            "{http}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
 use serde_json::json;
 
-use crate::errors::Hinted;
+use crate::errors::hinted;
 use crate::manifest::Build;
 use crate::ops::build::Profile;
 use crate::shell::{MessageFormat, Shell};
@@ -54,12 +54,23 @@ fn check_target(root: &Path) -> anyhow::Result<()> {
         .output()
         .context("failed to run `rustc --print sysroot`; is Rust installed? (https://rustup.rs)")?;
     if !output.status.success() {
-        bail!("`rustc --print sysroot` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "`rustc --print sysroot` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if !sysroot.join("lib/rustlib").join(TARGET).join("lib").is_dir() {
-        return Err(Hinted::new(
-            format!("the `{TARGET}` target is not installed for the Rust toolchain at `{}`", sysroot.display()),
+    if !sysroot
+        .join("lib/rustlib")
+        .join(TARGET)
+        .join("lib")
+        .is_dir()
+    {
+        return Err(hinted(
+            format!(
+                "the `{TARGET}` target is not installed for the Rust toolchain at `{}`",
+                sysroot.display()
+            ),
             format!("install it with:\n\n    rustup target add {TARGET}\n"),
         ));
     }
@@ -72,7 +83,12 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
         .manifest_path(cargo_toml)
         .no_deps()
         .exec()
-        .with_context(|| format!("failed to read `{}` with `cargo metadata`", cargo_toml.display()))?;
+        .with_context(|| {
+            format!(
+                "failed to read `{}` with `cargo metadata`",
+                cargo_toml.display()
+            )
+        })?;
     let canonical = fs_err::canonicalize(cargo_toml)?;
     let package = metadata
         .packages
@@ -84,12 +100,22 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
                 cargo_toml.display()
             )
         })?;
-    let bins: Vec<_> = package.targets.iter().filter(|t| t.kind.contains(&TargetKind::Bin)).collect();
-    let cdylib = package.targets.iter().find(|t| t.kind.contains(&TargetKind::CDyLib));
+    let bins: Vec<_> = package
+        .targets
+        .iter()
+        .filter(|t| t.kind.contains(&TargetKind::Bin))
+        .collect();
+    let cdylib = package
+        .targets
+        .iter()
+        .find(|t| t.kind.contains(&TargetKind::CDyLib));
     let (target, is_lib) = if let Some(wanted) = &build.bin {
         match bins.iter().find(|t| &t.name == wanted) {
             Some(t) => (t.name.clone(), false),
-            None => bail!("`[build] bin = \"{wanted}\"`: package `{}` has no binary named `{wanted}`", package.name),
+            None => bail!(
+                "`[build] bin = \"{wanted}\"`: package `{}` has no binary named `{wanted}`",
+                package.name
+            ),
         }
     } else if let [only] = bins.as_slice() {
         (only.name.clone(), false)
@@ -97,15 +123,22 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
         (main.name.clone(), false)
     } else if bins.len() > 1 {
         let names: Vec<_> = bins.iter().map(|t| t.name.as_str()).collect();
-        return Err(Hinted::new(
-            format!("package `{}` has several binaries: {}", package.name, names.join(", ")),
+        return Err(hinted(
+            format!(
+                "package `{}` has several binaries: {}",
+                package.name,
+                names.join(", ")
+            ),
             "choose one with `[build] bin = \"NAME\"` in Kiln.toml",
         ));
     } else if let Some(lib) = cdylib {
         (lib.name.clone(), true)
     } else {
-        return Err(Hinted::new(
-            format!("package `{}` has neither a binary nor a `cdylib` library to build as a component", package.name),
+        return Err(hinted(
+            format!(
+                "package `{}` has neither a binary nor a `cdylib` library to build as a component",
+                package.name
+            ),
             "add `src/main.rs` for a command, or `[lib] crate-type = [\"cdylib\"]` to Cargo.toml for a library component",
         ));
     };
@@ -137,7 +170,11 @@ fn count_units(cargo_toml: &Path, root: &PackageId) -> Option<u64> {
             continue;
         }
         for dep in &nodes.get(id)?.deps {
-            if dep.dep_kinds.iter().any(|k| k.kind != cargo_metadata::DependencyKind::Development) {
+            if dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind != cargo_metadata::DependencyKind::Development)
+            {
                 stack.push(&dep.pkg);
             }
         }
@@ -170,7 +207,11 @@ pub fn build(
         .arg(cargo_toml)
         .arg("--message-format=json-diagnostic-rendered-ansi")
         .arg("--color")
-        .arg(if shell.stderr_supports_color() { "always" } else { "never" });
+        .arg(if shell.stderr_supports_color() {
+            "always"
+        } else {
+            "never"
+        });
     if selected.is_lib {
         cmd.arg("--lib");
     } else {
@@ -194,16 +235,21 @@ pub fn build(
         }
         crate::shell::Verbosity::Normal => {}
     }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     shell.verbose_status("Running", format_args!("`{}`", display_command(&cmd)));
 
     // Counting needs a second, full `cargo metadata`: only pay for it when a bar is drawn.
-    if format == MessageFormat::Human && shell.progress_enabled() {
-        if let Some(total) = count_units(cargo_toml, &selected.package) {
-            shell.progress_start(total, "Building");
-        }
+    if format == MessageFormat::Human
+        && shell.progress_enabled()
+        && let Some(total) = count_units(cargo_toml, &selected.package)
+    {
+        shell.progress_start(total, "Building");
     }
-    let mut child = cmd.spawn().context("failed to run `cargo`; is Rust installed? (https://rustup.rs)")?;
+    let mut child = cmd
+        .spawn()
+        .context("failed to run `cargo`; is Rust installed? (https://rustup.rs)")?;
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
 
@@ -232,7 +278,9 @@ pub fn build(
                             "built": built,
                         }));
                     }
-                    if artifact.package_id == selected.package && artifact.target.name == selected.target {
+                    if artifact.package_id == selected.package
+                        && artifact.target.name == selected.target
+                    {
                         wasm = artifact
                             .filenames
                             .iter()
@@ -241,7 +289,10 @@ pub fn build(
                     }
                 }
                 Message::CompilerMessage(message) => {
-                    let rendered = message.message.rendered.unwrap_or_else(|| message.message.message.clone());
+                    let rendered = message
+                        .message
+                        .rendered
+                        .unwrap_or_else(|| message.message.message.clone());
                     match format {
                         MessageFormat::Human => {
                             let is_error = matches!(
@@ -271,14 +322,24 @@ pub fn build(
     let status = child.wait().context("failed to wait for cargo")?;
     shell.progress_finish();
     if !status.success() {
-        bail!("could not compile `{}` for {TARGET} (cargo exited with {status})", selected.name);
+        bail!(
+            "could not compile `{}` for {TARGET} (cargo exited with {status})",
+            selected.name
+        );
     }
     let wasm = wasm.with_context(|| {
-        format!("cargo built `{}` but reported no `.wasm` file for target `{}`", selected.name, selected.target)
+        format!(
+            "cargo built `{}` but reported no `.wasm` file for target `{}`",
+            selected.name, selected.target
+        )
     })?;
     Ok(RustBuild {
         wasm,
-        target_dir: selected.metadata.target_directory.clone().into_std_path_buf(),
+        target_dir: selected
+            .metadata
+            .target_directory
+            .clone()
+            .into_std_path_buf(),
         package_name: selected.name,
         package_version: selected.version,
     })

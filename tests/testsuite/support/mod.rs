@@ -22,7 +22,12 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::Builder::new().prefix("kiln-test").tempdir().expect("a temp dir") }
+        Env {
+            dir: tempfile::Builder::new()
+                .prefix("kiln-test")
+                .tempdir()
+                .expect("a temp dir"),
+        }
     }
 
     /// The scratch root (canonical, so it matches what kiln prints).
@@ -124,7 +129,11 @@ impl Kiln {
     }
 
     pub fn run(mut self) -> Output {
-        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("kiln starts");
         if let Some(bytes) = self.stdin.take() {
@@ -132,7 +141,10 @@ impl Kiln {
         }
         let out = child.wait_with_output().unwrap();
         Output {
-            code: out.status.code().expect("kiln exits normally, never by a signal"),
+            code: out
+                .status
+                .code()
+                .expect("kiln exits normally, never by a signal"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
@@ -167,14 +179,25 @@ impl Output {
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")))
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+            })
             .collect()
     }
 
     /// The one JSON event with `"reason": reason`.
     pub fn json_event(&self, reason: &str) -> serde_json::Value {
-        let mut found: Vec<_> = self.json_lines().into_iter().filter(|v| v["reason"] == reason).collect();
-        assert_eq!(found.len(), 1, "expected one `{reason}` event in:\n{}", self.stdout);
+        let mut found: Vec<_> = self
+            .json_lines()
+            .into_iter()
+            .filter(|v| v["reason"] == reason)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one `{reason}` event in:\n{}",
+            self.stdout
+        );
         found.remove(0)
     }
 }
@@ -183,7 +206,10 @@ impl Output {
 /// the repository as `[REPO]`, and sizes and durations masked.
 #[track_caller]
 pub fn assert_output_snapshot(name: &str, env: &Env, output: &Output) {
-    let text = format!("exit: {}\n--- stdout\n{}--- stderr\n{}", output.code, output.stdout, output.stderr);
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        output.code, output.stdout, output.stderr
+    );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(repo().join("tests/testsuite/snapshots"));
     settings.set_prepend_module_to_snapshot(false);
@@ -192,7 +218,10 @@ pub fn assert_output_snapshot(name: &str, env: &Env, output: &Output) {
     settings.add_filter(&regex_escape(&repo().display().to_string()), "[REPO]");
     settings.add_filter(r"\(\d+(\.\d+)? (B|KiB|MiB|GiB)\)", "([SIZE])");
     settings.add_filter(r"in \d+(\.\d+)?s", "in [ELAPSED]s");
-    settings.add_filter(r"(?m)^\s+(Compiling|Fresh|Running|Finished `|Blocking).*\n", "");
+    settings.add_filter(
+        r"(?m)^\s+(Compiling|Fresh|Running|Finished `|Blocking).*\n",
+        "",
+    );
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
@@ -216,7 +245,9 @@ pub fn sha256_file(path: &Path) -> String {
 /// Every file under `dir`, relative, sorted (empty when `dir` does not exist).
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
