@@ -166,12 +166,7 @@ impl Shell {
     /// quiet. ANSI colors are stripped when stderr does not support them.
     pub fn forward_stderr(&self, text: &str) {
         if self.verbosity >= Verbosity::Normal {
-            self.with_stderr(|w| {
-                let _ = w.write_all(text.as_bytes());
-                if !text.ends_with('\n') {
-                    let _ = w.write_all(b"\n");
-                }
-            });
+            self.forward_stderr_always(text);
         }
     }
 
