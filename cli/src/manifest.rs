@@ -114,7 +114,9 @@ pub struct Package {
     /// A one-line description.
     pub description: Option<String>,
     /// An SPDX license expression.
-    pub license: Option<String>,
+    pub license: Option<Spanned<String>>,
+    /// A URL to the source code (written into the component's `source` metadata).
+    pub repository: Option<String>,
 }
 
 /// `[build]`: how the guest toolchain is driven (Rust keys for now).
@@ -220,6 +222,19 @@ impl Manifest {
             && let Err(why) = validate_name(name.get_ref())
         {
             return Err(error(Some(name.span()), Some("package.name".into()), why));
+        }
+        if let Some(license) = &manifest.package.license
+            && let Err(why) = kiln_componentize::check_license(license.get_ref())
+        {
+            let message = format!(
+                "`{}` is not an SPDX license expression: {why}",
+                license.get_ref()
+            );
+            return Err(error(
+                Some(license.span()),
+                Some("package.license".into()),
+                message,
+            ));
         }
         Ok(manifest)
     }
@@ -477,6 +492,7 @@ version = "0.1.0"
 language = "rust"
 description = "Says hello"
 license = "MIT"
+repository = "https://example.com/hello"
 
 [build]
 features = ["fast"]
@@ -490,6 +506,14 @@ strip = false
         .unwrap();
         assert_eq!(m.name(), Some("hello"));
         assert_eq!(m.package.language, Some(Language::Rust));
+        assert_eq!(
+            m.package.license.as_ref().map(|l| l.get_ref().as_str()),
+            Some("MIT")
+        );
+        assert_eq!(
+            m.package.repository.as_deref(),
+            Some("https://example.com/hello")
+        );
         assert_eq!(m.build.features, ["fast"]);
         assert!(!m.build.default_features);
         assert_eq!(m.release.optimize, Some(OptLevel::SizeAggressive));

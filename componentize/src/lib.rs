@@ -4,14 +4,19 @@
 //! bytes in, bytes (or a description) out. Nothing here touches the file system,
 //! spawns processes or prints.
 //!
-//! What exists today:
-//!
 //! - [`detect`]: tell a core module from a component (or from something that is not
 //!   WebAssembly at all) by the 8-byte preamble, without parsing further.
 //! - [`validate`]: full validation with [`wasmparser`], all stable features enabled,
 //!   returning which kind the binary is.
 //! - [`describe`]: the world a component targets (its imports and exports), decoded with
 //!   [`wit_component::decode`].
+//! - [`optimize`]: binaryen's wasm-opt on every core module inside a component.
+//! - [`strip`]: remove debug information, never what the component needs.
+//! - [`add_metadata`]: name, version, description, license, source, `processed-by`.
+//! - [`inspect`] and [`wit`]: describe a binary for people.
+//!
+//! Each pass takes bytes and returns bytes (or a description); binaryen's file-based API is
+//! the one place a pass touches disk, through a private temporary directory.
 //!
 //! The binary formats are the WebAssembly core specification
 //! (<https://webassembly.github.io/spec/core/binary/>) and the component model's binary
@@ -20,6 +25,18 @@
 #![deny(missing_docs)]
 
 use std::fmt;
+
+mod inspect;
+mod metadata;
+mod optimize;
+mod strip;
+mod walk;
+
+pub use inspect::{CustomSectionInfo, Inspection, MetadataInfo, ModuleInfo, inspect, wit};
+pub use metadata::{Metadata, add_metadata, check_license};
+pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};
+pub use strip::{StripOptions, strip};
+pub use walk::ModulePath;
 
 /// What a byte buffer holds, judged by its preamble.
 ///
@@ -83,6 +100,9 @@ pub enum Error {
     /// The component's type information could not be decoded into a WIT world.
     #[error("failed to decode the component's world: {0}")]
     Decode(String),
+    /// Metadata could not be read or written.
+    #[error("metadata: {0}")]
+    Metadata(String),
 }
 
 /// A short, human description of the first bytes of a non-wasm input.

@@ -7,5 +7,7 @@ mod build;
 mod cli_reference;
 mod errors;
 mod example;
+mod inspect;
 mod new;
+mod optimize;
 mod run;

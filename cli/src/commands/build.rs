@@ -9,15 +9,22 @@ use crate::shell::{MessageFormat, Shell};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The project is found from the current directory upwards (a Kiln.toml or a Cargo.toml), \
-or from --manifest-path. A build with nothing changed writes nothing.\n\n\
-With --message-format json, stdout carries one JSON object per line: `unit-finished` and \
-`compiler-message` events, then an `artifact` (name, profile, path, size, sha256, fresh, imports, exports) \
+or from --manifest-path. A build with nothing changed writes nothing. \
+Release builds run wasm-opt on every core module in the component (`[release] optimize`, default \"s\") \
+and strip debug information (`[release] strip`, default true); both profiles write name, version, \
+description, license, source and processed-by metadata.\n\n\
+With --message-format json, stdout carries one JSON object per line: `unit-finished`, \
+`compiler-message` and `stage` events, then an `artifact` (name, profile, path, size, sha256, fresh, imports, exports) \
 and `build-finished`."
 )]
 pub struct Args {
     /// Build with the release profile.
     #[arg(short, long)]
     pub release: bool,
+
+    /// Do not run wasm-opt, even in release (stripping and metadata still apply).
+    #[arg(long)]
+    pub no_optimize: bool,
 
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
@@ -35,6 +42,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         } else {
             Profile::Debug
         },
+        no_optimize: args.no_optimize,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
         format: args.message_format,

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::shell::{Shell, Verbosity};
 
 pub mod build;
+pub mod inspect;
 pub mod new;
 pub mod run;
 pub mod templates;
@@ -43,6 +44,7 @@ pub enum Command {
     Templates(templates::Args),
     Build(build::Args),
     Run(run::Args),
+    Inspect(inspect::Args),
 }
 
 impl Cli {
@@ -63,6 +65,7 @@ pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
         Command::Templates(args) => templates::exec(shell, args),
         Command::Build(args) => build::exec(shell, args),
         Command::Run(args) => run::exec(shell, args),
+        Command::Inspect(args) => inspect::exec(shell, args),
     }
 }
 

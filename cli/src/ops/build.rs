@@ -1,25 +1,29 @@
-//! `kiln build`: guest driver → validate → atomic write to `target/kiln/<profile>/<name>.wasm`.
+//! `kiln build`: guest driver → strip → optimize → metadata → validate → atomic write to
+//! `target/kiln/<profile>/<name>.wasm`.
 //!
-//! The output is fingerprinted: a small JSON file beside it records the SHA-256 of the
-//! driver's output, the pipeline settings, and the SHA-256 of what kiln wrote. When all three
-//! still match, the build is fresh and nothing is written.
+//! The output is fingerprinted: a small JSON file beside it records the driver's output
+//! (size, modification time, SHA-256), the pipeline settings, and what kiln wrote (size,
+//! modification time, SHA-256). When the settings match and both files are as recorded, the
+//! build is fresh: nothing is hashed, run or written.
 
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
+use kiln_componentize::{OptLevel, OptimizeOptions, StripOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{Language, Project};
+use crate::manifest::{self, Language, Project};
 use crate::shell::{MessageFormat, Shell, human_size};
 
 /// A build profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// Unoptimized, with debug info (`cargo build`).
+    /// Unoptimized, with debug info (`cargo build`); kiln neither optimizes nor strips.
     Debug,
-    /// Optimized (`cargo build --release`).
+    /// Optimized (`cargo build --release`); kiln optimizes for size and strips by default.
     Release,
 }
 
@@ -38,6 +42,8 @@ impl Profile {
 pub struct BuildOptions {
     /// Debug or release.
     pub profile: Profile,
+    /// `--no-optimize`: skip wasm-opt even in release.
+    pub no_optimize: bool,
     /// `--manifest-path`, if given.
     pub manifest_path: Option<PathBuf>,
     /// Where to look for the project when no manifest path is given.
@@ -46,17 +52,53 @@ pub struct BuildOptions {
     pub format: MessageFormat,
 }
 
+/// What kiln does to the driver's output, resolved from the profile, Kiln.toml and flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stages {
+    optimize: Option<OptLevel>,
+    strip: bool,
+}
+
+impl Stages {
+    fn resolve(project: &Project, profile: Profile, no_optimize: bool) -> Stages {
+        match profile {
+            Profile::Debug => Stages {
+                optimize: None,
+                strip: false,
+            },
+            Profile::Release => {
+                let release = &project.manifest.release;
+                let level = match release.optimize.unwrap_or(manifest::OptLevel::Size) {
+                    manifest::OptLevel::Speed(0) => None,
+                    manifest::OptLevel::Speed(n) => Some(OptLevel::Speed(n)),
+                    manifest::OptLevel::Size => Some(OptLevel::Size),
+                    manifest::OptLevel::SizeAggressive => Some(OptLevel::SizeAggressive),
+                };
+                Stages {
+                    optimize: level.filter(|_| !no_optimize),
+                    strip: release.strip.unwrap_or(true),
+                }
+            }
+        }
+    }
+
+    /// Identifies the processing, so a change of settings or of kiln rewrites the output.
+    fn key(&self, profile: Profile, metadata: &kiln_componentize::Metadata) -> String {
+        format!(
+            "kiln {} profile={} {self:?} {metadata:?}",
+            env!("CARGO_PKG_VERSION"),
+            profile.dir_name()
+        )
+    }
+}
+
 /// The component a build produced.
 #[derive(Debug, Clone)]
 pub struct Artifact {
     /// The component name.
     pub name: String,
-    /// Its version (`[package] version`, else the Cargo package version).
-    pub version: Option<String>,
-    /// `[package] description`.
-    pub description: Option<String>,
-    /// `[package] license`.
-    pub license: Option<String>,
+    /// The metadata written into it.
+    pub metadata: kiln_componentize::Metadata,
     /// Where the component is.
     pub path: PathBuf,
     /// Its size in bytes.
@@ -67,22 +109,48 @@ pub struct Artifact {
     pub fresh: bool,
 }
 
-/// `target/kiln/<profile>/.fingerprint/<name>.json`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-struct Fingerprint {
-    input_sha256: String,
-    pipeline: String,
-    output_sha256: String,
+/// A file as the fingerprint remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct FileStamp {
+    size: u64,
+    mtime_ns: u128,
+    sha256: String,
 }
 
-/// What identifies kiln's processing of the driver's output: the kiln version and the
-/// stages applied. A change here forces the output to be rewritten.
-fn pipeline_key(profile: Profile) -> String {
-    format!(
-        "kiln {} validate profile={}",
-        env!("CARGO_PKG_VERSION"),
-        profile.dir_name()
-    )
+impl FileStamp {
+    fn stat(path: &Path) -> Option<(u64, u128)> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some((meta.len(), mtime))
+    }
+
+    fn of(path: &Path, bytes: &[u8]) -> anyhow::Result<FileStamp> {
+        let (size, mtime_ns) =
+            FileStamp::stat(path).with_context(|| format!("cannot stat `{}`", path.display()))?;
+        Ok(FileStamp {
+            size,
+            mtime_ns,
+            sha256: sha256_hex(bytes),
+        })
+    }
+
+    /// Whether the file still has the recorded size and modification time.
+    fn unchanged(&self, path: &Path) -> bool {
+        FileStamp::stat(path) == Some((self.size, self.mtime_ns))
+    }
+}
+
+/// `target/kiln/<profile>/.fingerprint/<name>.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Fingerprint {
+    pipeline: String,
+    input: FileStamp,
+    output: FileStamp,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -97,7 +165,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// valid component. On any error no output file is written or changed.
 pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
     let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
-    build_project(shell, &project, opts.profile, opts.format)
+    build_project(shell, &project, opts.profile, opts.no_optimize, opts.format)
 }
 
 /// Builds an already-located project.
@@ -105,15 +173,11 @@ pub fn build_project(
     shell: &Shell,
     project: &Project,
     profile: Profile,
+    no_optimize: bool,
     format: MessageFormat,
 ) -> anyhow::Result<Artifact> {
-    if profile == Profile::Release
-        && (project.manifest.release.optimize.is_some() || project.manifest.release.strip.is_some())
-    {
-        shell.warn("`[release] optimize` and `strip` are accepted but not applied yet: this kiln does not optimize components");
-    }
     let package = &project.manifest.package;
-    let (driver_output, target_dir, name, version) = match project.language {
+    let (driver_output, target_dir, name, metadata) = match project.language {
         Language::Rust => {
             let cargo_toml = project.cargo_toml();
             if !cargo_toml.is_file() {
@@ -137,9 +201,21 @@ pub fn build_project(
                 .manifest
                 .name()
                 .map(str::to_string)
-                .unwrap_or(built.package_name);
-            let version = package.version.clone().unwrap_or(built.package_version);
-            (built.wasm, built.target_dir, name, Some(version))
+                .unwrap_or(built.package.name.clone());
+            // Kiln.toml wins; Cargo.toml fills the gaps.
+            let metadata = kiln_componentize::Metadata {
+                name: Some(name.clone()),
+                version: package.version.clone().or(Some(built.package.version)),
+                description: package.description.clone().or(built.package.description),
+                license: package
+                    .license
+                    .as_ref()
+                    .map(|l| l.get_ref().clone())
+                    .or(built.package.license),
+                source: package.repository.clone().or(built.package.repository),
+                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+            };
+            (built.wasm, built.target_dir, name, metadata)
         }
         other => {
             return Err(crate::errors::hinted(
@@ -152,70 +228,147 @@ pub fn build_project(
         }
     };
 
+    let stages = Stages::resolve(project, profile, no_optimize);
+    let pipeline = stages.key(profile, &metadata);
+    let out_dir = target_dir.join("kiln").join(profile.dir_name());
+    let out_path = out_dir.join(format!("{name}.wasm"));
+    let fingerprint_path = out_dir.join(".fingerprint").join(format!("{name}.json"));
+
+    let recorded: Option<Fingerprint> = std::fs::read(&fingerprint_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(fp) = &recorded
+        && fp.pipeline == pipeline
+        && fp.input.unchanged(&driver_output)
+        && fp.output.unchanged(&out_path)
+    {
+        let artifact = Artifact {
+            name,
+            metadata,
+            path: out_path,
+            size: fp.output.size,
+            sha256: fp.output.sha256.clone(),
+            fresh: true,
+        };
+        report(shell, &artifact, profile, format);
+        return Ok(artifact);
+    }
+
     let bytes = fs_err::read(&driver_output)?;
+    let input = FileStamp::of(&driver_output, &bytes)?;
+    // The driver rewrote an identical file (cargo does after `touch`): still fresh, as long as
+    // the output is the one kiln wrote.
+    if let Some(fp) = &recorded
+        && fp.pipeline == pipeline
+        && fp.input.sha256 == input.sha256
+        && let Ok(on_disk) = std::fs::read(&out_path)
+        && sha256_hex(&on_disk) == fp.output.sha256
+    {
+        let output = FileStamp::of(&out_path, &on_disk)?;
+        write_fingerprint(&fingerprint_path, pipeline, input, output.clone())?;
+        let artifact = Artifact {
+            name,
+            metadata,
+            path: out_path,
+            size: output.size,
+            sha256: output.sha256,
+            fresh: true,
+        };
+        report(shell, &artifact, profile, format);
+        return Ok(artifact);
+    }
+
     kiln_componentize::validate_component(&bytes).with_context(|| {
         format!(
             "the build output `{}` is not a valid component",
             driver_output.display()
         )
     })?;
-
-    let out_dir = target_dir.join("kiln").join(profile.dir_name());
-    let out_path = out_dir.join(format!("{name}.wasm"));
-    let fingerprint_path = out_dir.join(".fingerprint").join(format!("{name}.json"));
-    let input_sha256 = sha256_hex(&bytes);
-    let pipeline = pipeline_key(profile);
-
-    let fresh = is_fresh(&fingerprint_path, &out_path, &input_sha256, &pipeline);
-    let is_fresh = fresh.is_some();
-    let (size, sha256) = match fresh {
-        Some(output_sha256) => (fs_err::metadata(&out_path)?.len(), output_sha256),
-        None => {
-            // Later stages (optimize, bundle, metadata) will transform `bytes` here.
-            let output = bytes;
-            let output_sha256 = sha256_hex(&output);
-            crate::fsutil::write_atomic(&out_path, &output)?;
-            let fingerprint = Fingerprint {
-                input_sha256,
-                pipeline,
-                output_sha256: output_sha256.clone(),
-            };
-            crate::fsutil::write_atomic(
-                &fingerprint_path,
-                serde_json::to_string_pretty(&fingerprint)?.as_bytes(),
-            )?;
-            (output.len() as u64, output_sha256)
-        }
-    };
+    let output = run_stages(shell, &name, bytes, &stages, &metadata, format)?;
+    crate::fsutil::write_atomic(&out_path, &output)?;
+    let stamp = FileStamp::of(&out_path, &output)?;
+    write_fingerprint(&fingerprint_path, pipeline, input, stamp.clone())?;
     let artifact = Artifact {
         name,
-        version,
-        description: package.description.clone(),
-        license: package.license.clone(),
+        metadata,
         path: out_path,
-        size,
-        sha256,
-        fresh: is_fresh,
+        size: stamp.size,
+        sha256: stamp.sha256,
+        fresh: false,
     };
     report(shell, &artifact, profile, format);
     Ok(artifact)
 }
 
-/// The recorded output digest when the fingerprint matches and the output on disk is what
-/// kiln wrote; `None` when the output must be (re)written.
-fn is_fresh(
-    fingerprint_path: &Path,
-    out_path: &Path,
-    input_sha256: &str,
-    pipeline: &str,
-) -> Option<String> {
-    let recorded: Fingerprint =
-        serde_json::from_slice(&std::fs::read(fingerprint_path).ok()?).ok()?;
-    if recorded.input_sha256 != input_sha256 || recorded.pipeline != pipeline {
-        return None;
+fn write_fingerprint(
+    path: &Path,
+    pipeline: String,
+    input: FileStamp,
+    output: FileStamp,
+) -> anyhow::Result<()> {
+    let fingerprint = Fingerprint {
+        pipeline,
+        input,
+        output,
+    };
+    crate::fsutil::write_atomic(path, serde_json::to_string_pretty(&fingerprint)?.as_bytes())
+}
+
+/// Strip, optimize, write metadata, validate; each stage reported with the size it left.
+fn run_stages(
+    shell: &Shell,
+    name: &str,
+    mut bytes: Vec<u8>,
+    stages: &Stages,
+    metadata: &kiln_componentize::Metadata,
+    format: MessageFormat,
+) -> anyhow::Result<Vec<u8>> {
+    let stage = |verb: &str, id: &str, before: usize, after: usize| match format {
+        MessageFormat::Human => shell.status(
+            verb,
+            format_args!(
+                "{name}.wasm {} → {}",
+                human_size(before as u64),
+                human_size(after as u64)
+            ),
+        ),
+        MessageFormat::Json => {
+            shell.json(&json!({ "reason": "stage", "stage": id, "before": before, "after": after }))
+        }
+    };
+    if stages.strip {
+        let before = bytes.len();
+        bytes = kiln_componentize::strip(&bytes, &StripOptions { keep_names: true })
+            .context("failed to strip debug information")?;
+        stage("Stripping", "strip", before, bytes.len());
     }
-    let on_disk = std::fs::read(out_path).ok()?;
-    (sha256_hex(&on_disk) == recorded.output_sha256).then_some(recorded.output_sha256)
+    if let Some(level) = stages.optimize {
+        let before = bytes.len();
+        // wasm-opt keeps debug information (the names section, and DWARF unless stripped
+        // above) so that traps keep readable backtraces; stripping first means binaryen
+        // never has to carry DWARF through its passes in a default release build.
+        let options = OptimizeOptions {
+            level,
+            debug_info: true,
+        };
+        let optimized = kiln_componentize::optimize(&bytes, &options)
+            .context("failed to optimize the component")?;
+        for module in &optimized.modules {
+            if let Some(why) = &module.kept {
+                shell.warn(format_args!(
+                    "{}: kept {} unoptimized: {why}",
+                    name, module.path
+                ));
+            }
+        }
+        bytes = optimized.bytes;
+        stage("Optimizing", "optimize", before, bytes.len());
+    }
+    bytes = kiln_componentize::add_metadata(&bytes, metadata)
+        .context("failed to write the component's metadata")?;
+    kiln_componentize::validate_component(&bytes)
+        .context("the processed component does not validate")?;
+    Ok(bytes)
 }
 
 fn report(shell: &Shell, artifact: &Artifact, profile: Profile, format: MessageFormat) {
@@ -237,12 +390,14 @@ fn report(shell: &Shell, artifact: &Artifact, profile: Profile, format: MessageF
                 .ok()
                 .and_then(|bytes| kiln_componentize::describe(&bytes).ok())
                 .unwrap_or_default();
+            let m = &artifact.metadata;
             shell.json(&json!({
                 "reason": "artifact",
                 "name": artifact.name,
-                "version": artifact.version,
-                "description": artifact.description,
-                "license": artifact.license,
+                "version": m.version,
+                "description": m.description,
+                "license": m.license,
+                "source": m.source,
                 "profile": profile.dir_name(),
                 "path": artifact.path,
                 "size": artifact.size,

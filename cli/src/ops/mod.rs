@@ -2,5 +2,6 @@
 //! call one function here.
 
 pub mod build;
+pub mod inspect;
 pub mod new;
 pub mod run;

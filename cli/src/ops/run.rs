@@ -266,7 +266,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
         }
         (None, manifest_path) => Project::find(&opts.cwd, manifest_path.as_deref())?,
     };
-    let artifact = build_project(shell, &project, opts.profile, MessageFormat::Human)?;
+    let artifact = build_project(shell, &project, opts.profile, false, MessageFormat::Human)?;
     Ok(Runnable {
         path: artifact.path,
         program_name: artifact.name,

@@ -30,18 +30,30 @@ pub struct RustBuild {
     pub wasm: PathBuf,
     /// Cargo's target directory; kiln writes its output under `<target_dir>/kiln/`.
     pub target_dir: PathBuf,
-    /// The Cargo package name.
-    pub package_name: String,
-    /// The Cargo package version.
-    pub package_version: String,
+    /// What Cargo.toml says about the package.
+    pub package: CargoPackage,
+}
+
+/// The `[package]` fields of Cargo.toml that kiln uses as fallbacks for Kiln.toml's.
+#[derive(Debug, Clone)]
+pub struct CargoPackage {
+    /// `name`.
+    pub name: String,
+    /// `version`.
+    pub version: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `license`.
+    pub license: Option<String>,
+    /// `repository`.
+    pub repository: Option<String>,
 }
 
 /// The package and target to build, read from `cargo metadata`.
 struct Selected {
     metadata: Metadata,
     package: PackageId,
-    name: String,
-    version: String,
+    cargo: CargoPackage,
     target: String,
     is_lib: bool,
 }
@@ -144,8 +156,13 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
     };
     Ok(Selected {
         package: package.id.clone(),
-        name: package.name.to_string(),
-        version: package.version.to_string(),
+        cargo: CargoPackage {
+            name: package.name.to_string(),
+            version: package.version.to_string(),
+            description: package.description.clone(),
+            license: package.license.clone(),
+            repository: package.repository.clone(),
+        },
         target,
         is_lib,
         metadata,
@@ -196,8 +213,17 @@ pub fn build(
     format: MessageFormat,
 ) -> anyhow::Result<RustBuild> {
     let root = cargo_toml.parent().unwrap_or(Path::new("."));
-    check_target(root)?;
-    let selected = select(cargo_toml, build)?;
+    // Both spawn a process; run them side by side (a no-op build is mostly process start-up).
+    let (target, selected) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| check_target(root));
+        let selected = select(cargo_toml, build);
+        (
+            target.join().expect("the target check does not panic"),
+            selected,
+        )
+    });
+    target?;
+    let selected = selected?;
 
     let mut cmd = Command::new(crate::env_vars::cargo());
     cmd.arg("build")
@@ -324,13 +350,13 @@ pub fn build(
     if !status.success() {
         bail!(
             "could not compile `{}` for {TARGET} (cargo exited with {status})",
-            selected.name
+            selected.cargo.name
         );
     }
     let wasm = wasm.with_context(|| {
         format!(
             "cargo built `{}` but reported no `.wasm` file for target `{}`",
-            selected.name, selected.target
+            selected.cargo.name, selected.target
         )
     })?;
     Ok(RustBuild {
@@ -340,8 +366,7 @@ pub fn build(
             .target_directory
             .clone()
             .into_std_path_buf(),
-        package_name: selected.name,
-        package_version: selected.version,
+        package: selected.cargo,
     })
 }
 

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""kiln's release output size vs the toolchain's raw output and a hand-optimized pipeline
+(issue 4), plus the run time of a CPU-bound guest optimized vs not.
+
+For each guest (the rust-cli and rust-lib templates, examples/md2html, and the CPU-bound
+tests/fixtures/cpu-guest):
+
+  raw    cargo's wasm32-wasip2 release component (what the toolchain alone gives)
+  kiln   `kiln build --release` (wasm-opt -Os on every core module, strip, metadata)
+  kilnz  the same with `[release] optimize = "z"`
+  hand   `jco opt raw.wasm -- -Oz --strip-debug` (npm @bytecodealliance/jco, binaryen from npm):
+         the only other tool that optimizes a component's core modules
+
+and, for the CPU-bound guest, `kiln run` of the optimized vs the `--no-optimize` release
+component, medians over --runs runs.
+
+Usage: bench/size.py [--runs N] [--kiln PATH] [--jco-dir DIR]
+jco is installed with npm into --jco-dir (default: a cache under bench/.jco) when missing.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(cmd, **kw):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{proc.stderr.decode()}")
+    return proc.stdout
+
+
+def ensure_jco(jco_dir):
+    jco = jco_dir / "node_modules" / ".bin" / "jco"
+    if not jco.exists():
+        jco_dir.mkdir(parents=True, exist_ok=True)
+        run(["npm", "install", "--silent", "--prefix", str(jco_dir), "@bytecodealliance/jco"])
+    return jco
+
+
+def set_optimize(project, level):
+    manifest = project / "Kiln.toml"
+    text = manifest.read_text() if manifest.exists() else ""
+    text = "\n".join(l for l in text.splitlines() if not l.startswith("optimize"))
+    if "[release]" not in text:
+        text += "\n[release]\n"
+    text = text.replace("[release]", f"[release]\noptimize = \"{level}\"")
+    manifest.write_text(text + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--kiln", default=str(REPO / "target" / "release" / "kiln"))
+    parser.add_argument("--jco-dir", default=str(REPO / "bench" / ".jco"))
+    args = parser.parse_args()
+    kiln = Path(args.kiln)
+    if not kiln.is_file():
+        sys.exit(f"{kiln} not found; build it with `cargo build --release` or pass --kiln")
+    jco = ensure_jco(Path(args.jco_dir))
+
+    scratch = Path(tempfile.mkdtemp(prefix="kiln-size"))
+    env = dict(os.environ, KILN_CACHE_DIR=str(scratch / "cache"))
+    env.pop("CI", None)
+    run([kiln, "new", scratch / "hello", "--template", "rust-cli", "-q"], env=env)
+    run([kiln, "new", scratch / "wordlib", "--template", "rust-lib", "-q"], env=env)
+    shutil.copytree(REPO / "examples" / "md2html", scratch / "md2html", ignore=shutil.ignore_patterns("target"))
+    shutil.copytree(REPO / "tests" / "fixtures" / "cpu-guest", scratch / "cpu-guest", ignore=shutil.ignore_patterns("target"))
+
+    rows = []
+    for name in ["hello", "wordlib", "md2html", "cpu-guest"]:
+        project = scratch / name
+        run([kiln, "build", "--release", "-q", "--no-optimize"], cwd=project, env=env)
+        raw = project / "target" / "wasm32-wasip2" / "release" / f"{name.replace('-', '_') if name == 'wordlib' else name}.wasm"
+        run([kiln, "build", "--release", "-q"], cwd=project, env=env)
+        out = project / "target" / "kiln" / "release" / f"{name}.wasm"
+        kiln_size = out.stat().st_size
+        shutil.copy(out, scratch / f"{name}.kiln.wasm")
+        set_optimize(project, "z")
+        run([kiln, "build", "--release", "-q"], cwd=project, env=env)
+        kilnz_size = out.stat().st_size
+        hand = scratch / f"{name}.hand.wasm"
+        run([jco, "opt", raw, "-o", hand, "--", "-Oz", "--strip-debug"], env=env)
+        rows.append((name, raw.stat().st_size, kiln_size, kilnz_size, hand.stat().st_size))
+
+    print(f"kiln: {kiln}\n")
+    print("| guest | raw | kiln -Os | kiln -Oz | jco opt -Oz | kiln -Os / raw | kiln -Oz / hand |")
+    print("|---|---|---|---|---|---|---|")
+    for name, raw, k, kz, hand in rows:
+        print(f"| {name} | {raw / 1024:.1f} KiB | {k / 1024:.1f} KiB | {kz / 1024:.1f} KiB | {hand / 1024:.1f} KiB | {k / raw:.2f} | {kz / hand:.2f} |")
+
+    # Run time of the CPU-bound guest, optimized (-Os) vs not.
+    cpu = scratch / "cpu-guest"
+    run([kiln, "build", "--release", "-q", "--no-optimize"], cwd=cpu, env=env)
+    unopt = scratch / "cpu.unopt.wasm"
+    shutil.copy(cpu / "target" / "kiln" / "release" / "cpu-guest.wasm", unopt)
+    opt = scratch / "cpu-guest.kiln.wasm"
+    for wasm in (unopt, opt):  # warm the compiled-code cache
+        run([kiln, "run", "-q", wasm, "--", "1000", "10"], env=env)
+    times = {unopt: [], opt: []}
+    outputs = {}
+    for _ in range(args.runs):
+        for wasm in (unopt, opt):
+            start = time.perf_counter()
+            outputs[wasm] = run([kiln, "run", "-q", wasm], env=env)
+            times[wasm].append(time.perf_counter() - start)
+    assert outputs[unopt] == outputs[opt], "optimized and unoptimized guests disagree"
+    u, o = statistics.median(times[unopt]), statistics.median(times[opt])
+    print(f"\ncpu-guest run time (median of {args.runs}): optimized {o:.3f} s, unoptimized {u:.3f} s, ratio {o / u:.2f}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+use std::path::PathBuf;
+
+use crate::shell::{MessageFormat, Shell};
+
+/// Describe a component or core module: kind, world, core modules, custom sections, metadata.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  kiln inspect target/kiln/release/hello.wasm\n  \
+kiln inspect --wit target/kiln/debug/wordlib.wasm   # the world as WIT text"
+)]
+pub struct Args {
+    /// The .wasm file.
+    pub file: PathBuf,
+
+    /// Print the component's world as WIT text instead.
+    #[arg(long)]
+    pub wit: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    crate::ops::inspect::inspect(shell, &args.file, args.wit, args.message_format)?;
+    Ok(0)
+}

@@ -1,0 +1,133 @@
+//! `kiln inspect`: what a component or core module is, imports, exports, holds and says
+//! about itself.
+
+use std::path::Path;
+
+use anyhow::Context;
+use kiln_componentize::{Inspection, WasmKind};
+use serde_json::json;
+
+use crate::shell::{MessageFormat, Shell, human_size};
+
+/// Prints a description of the binary at `path` (or its WIT with `wit`).
+///
+/// # Errors
+///
+/// A missing file, or a file that is not valid WebAssembly.
+pub fn inspect(shell: &Shell, path: &Path, wit: bool, format: MessageFormat) -> anyhow::Result<()> {
+    let bytes = fs_err::read(path)?;
+    let shown = path.display();
+    if wit {
+        let text = kiln_componentize::wit(&bytes)
+            .with_context(|| format!("cannot print the WIT of `{shown}`"))?;
+        match format {
+            MessageFormat::Human => shell.result(text.trim_end()),
+            MessageFormat::Json => {
+                shell.json(&json!({ "reason": "wit", "path": path, "wit": text }))
+            }
+        }
+        return Ok(());
+    }
+    let info =
+        kiln_componentize::inspect(&bytes).with_context(|| format!("cannot inspect `{shown}`"))?;
+    match format {
+        MessageFormat::Human => print_human(shell, &shown.to_string(), &info),
+        MessageFormat::Json => shell.json(&to_json(path, &info)),
+    }
+    Ok(())
+}
+
+fn kind_name(kind: WasmKind) -> &'static str {
+    match kind {
+        WasmKind::Component => "component",
+        WasmKind::CoreModule => "core module",
+        WasmKind::NotWasm => "not wasm",
+    }
+}
+
+fn location(module: &Option<kiln_componentize::ModulePath>) -> String {
+    module
+        .as_ref()
+        .map_or_else(|| "component".to_string(), ToString::to_string)
+}
+
+fn print_human(shell: &Shell, shown: &str, info: &Inspection) {
+    shell.result(format_args!(
+        "{shown}: {}, {}",
+        kind_name(info.kind),
+        human_size(info.size as u64)
+    ));
+    if let Some(world) = &info.world {
+        shell.result("world:");
+        for import in &world.imports {
+            shell.result(format_args!("  import {import}"));
+        }
+        for export in &world.exports {
+            shell.result(format_args!("  export {export}"));
+        }
+    }
+    shell.result("core modules:");
+    for module in &info.modules {
+        shell.result(format_args!(
+            "  {:<24} {:>10}",
+            module.path.to_string(),
+            human_size(module.size as u64)
+        ));
+    }
+    if !info.custom_sections.is_empty() {
+        shell.result("custom sections:");
+        for custom in &info.custom_sections {
+            shell.result(format_args!(
+                "  {:<24} {:<24} {:>10}",
+                custom.name,
+                location(&custom.module),
+                human_size(custom.size as u64)
+            ));
+        }
+    }
+    let m = &info.metadata;
+    let fields = [
+        ("name", &m.name),
+        ("version", &m.version),
+        ("description", &m.description),
+        ("license", &m.license),
+        ("source", &m.source),
+    ];
+    if fields.iter().any(|(_, v)| v.is_some()) || !m.producers.is_empty() {
+        shell.result("metadata:");
+        for (key, value) in fields {
+            if let Some(value) = value {
+                shell.result(format_args!("  {key}: {value}"));
+            }
+        }
+        for (field, name, version) in &m.producers {
+            shell.result(format_args!("  {field}: {name} {version}"));
+        }
+    }
+}
+
+fn to_json(path: &Path, info: &Inspection) -> serde_json::Value {
+    let m = &info.metadata;
+    json!({
+        "reason": "inspect",
+        "path": path,
+        "kind": kind_name(info.kind),
+        "size": info.size,
+        "imports": info.world.as_ref().map(|w| w.imports.clone()),
+        "exports": info.world.as_ref().map(|w| w.exports.clone()),
+        "modules": info.modules.iter().map(|m| json!({ "path": m.path.0, "size": m.size })).collect::<Vec<_>>(),
+        "custom_sections": info.custom_sections.iter().map(|c| json!({
+            "name": c.name,
+            "size": c.size,
+            "module": c.module.as_ref().map(|p| p.0.clone()),
+        })).collect::<Vec<_>>(),
+        "metadata": {
+            "name": m.name,
+            "version": m.version,
+            "description": m.description,
+            "license": m.license,
+            "source": m.source,
+            "producers": m.producers.iter().map(|(f, n, v)| json!({ "field": f, "name": n, "version": v })).collect::<Vec<_>>(),
+        },
+    })
+}

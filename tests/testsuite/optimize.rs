@@ -1,0 +1,235 @@
+//! Release builds: wasm-opt inside components, strip, metadata — and a differential check
+//! that the optimized component behaves exactly as the unoptimized one.
+
+use crate::support::{Env, repo};
+
+fn release(
+    env: &Env,
+    project: &std::path::Path,
+    extra: &[&str],
+) -> (crate::support::Output, Vec<u8>, String) {
+    let mut args = vec!["build", "--release"];
+    args.extend_from_slice(extra);
+    let out = env.kiln(&args).cwd(project).run().success();
+    let name = project.file_name().unwrap().to_str().unwrap();
+    let path = project.join(format!("target/kiln/release/{name}.wasm"));
+    let bytes = fs_err::read(&path).unwrap();
+    (out, bytes, path.display().to_string())
+}
+
+#[test]
+fn release_optimizes_strips_and_behaves_the_same() {
+    let env = Env::new();
+    let project = env.new_project("hello", &[]);
+
+    let (plain_out, plain, _) = release(&env, &project, &["--no-optimize"]);
+    assert!(
+        !plain_out.stderr.contains("Optimizing"),
+        "{}",
+        plain_out.stderr
+    );
+    let plain_copy = env.write("plain.wasm", &plain);
+
+    let (out, optimized, path) = release(&env, &project, &[]);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("Optimizing"))
+        .expect("an Optimizing line");
+    assert!(
+        line.trim_start().starts_with("Optimizing hello.wasm ") && line.contains(" → "),
+        "{line}"
+    );
+    assert!(
+        out.stderr.contains("Stripping hello.wasm "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        optimized.len() < plain.len(),
+        "optimized {} >= unoptimized {}",
+        optimized.len(),
+        plain.len()
+    );
+
+    // Differential: same stdout, stderr and exit code for the same inputs.
+    for (args, stdin) in [
+        (vec!["--", "world"], ""),
+        (vec!["--", "--count"], "one two\nthree\n"),
+        (vec!["--", "--bogus"], ""),
+    ] {
+        let run = |wasm: &str| {
+            let mut full = vec!["run", "-q", wasm];
+            full.extend_from_slice(&args);
+            env.kiln(&full).stdin(stdin).run()
+        };
+        let (a, b) = (run(&path), run(plain_copy.to_str().unwrap()));
+        assert_eq!(
+            (a.code, &a.stdout, &a.stderr),
+            (b.code, &b.stdout, &b.stderr),
+            "{args:?}"
+        );
+    }
+
+    // Metadata from the manifest, and kiln in processed-by.
+    let inspect = env
+        .kiln(&["inspect", &path, "--message-format", "json"])
+        .run()
+        .success();
+    let info = inspect.json_event("inspect");
+    assert_eq!(info["metadata"]["name"], "hello");
+    assert_eq!(info["metadata"]["version"], "0.1.0");
+    assert_eq!(
+        info["metadata"]["description"],
+        "A command-line WebAssembly component"
+    );
+    let producers = info["metadata"]["producers"].as_array().unwrap();
+    assert!(
+        producers.iter().any(|p| p["field"] == "processed-by"
+            && p["name"] == "kiln"
+            && p["version"] == env!("CARGO_PKG_VERSION")),
+        "{producers:?}"
+    );
+}
+
+#[test]
+fn optimize_level_and_strip_come_from_the_manifest() {
+    let env = Env::new();
+    let project = env.new_project("tuned", &[]);
+    // Debug info in the release profile, so stripping has something to remove.
+    let cargo_toml = fs_err::read_to_string(project.join("Cargo.toml")).unwrap()
+        + "\n[profile.release]\ndebug = true\n";
+    env.write("tuned/Cargo.toml", cargo_toml);
+    let kiln_toml = fs_err::read_to_string(project.join("Kiln.toml")).unwrap();
+
+    env.write(
+        "tuned/Kiln.toml",
+        format!("{kiln_toml}\n[release]\noptimize = \"z\"\nstrip = false\n"),
+    );
+    let (out, kept, path) = release(&env, &project, &[]);
+    assert!(!out.stderr.contains("Stripping"), "{}", out.stderr);
+    let customs = |path: &str| {
+        let info = env
+            .kiln(&["inspect", path, "--message-format", "json"])
+            .run()
+            .success()
+            .json_event("inspect");
+        info["custom_sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        customs(&path).iter().any(|c| c.starts_with(".debug_")),
+        "strip = false keeps DWARF"
+    );
+
+    env.write(
+        "tuned/Kiln.toml",
+        format!("{kiln_toml}\n[release]\noptimize = \"z\"\nstrip = true\n"),
+    );
+    let (out, stripped, path) = release(&env, &project, &[]);
+    assert!(
+        out.stderr.contains("Stripping tuned.wasm"),
+        "{}",
+        out.stderr
+    );
+    let after = customs(&path);
+    assert!(!after.iter().any(|c| c.starts_with(".debug_")), "{after:?}");
+    assert!(
+        after.iter().any(|c| c == "name"),
+        "names are kept: {after:?}"
+    );
+    assert!(stripped.len() < kept.len());
+    let out = env
+        .kiln(&["run", "-q", &path, "--", "tuned"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, "Hello, tuned!\n");
+}
+
+#[test]
+fn the_optimized_library_still_exports_its_world() {
+    let env = Env::new();
+    let project = env.new_project("wordlib", &["--template", "rust-lib"]);
+    let out = env
+        .kiln(&["build", "--release", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
+    let stages: Vec<_> = out
+        .json_lines()
+        .into_iter()
+        .filter(|e| e["reason"] == "stage")
+        .collect();
+    assert_eq!(
+        stages
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["strip", "optimize"]
+    );
+    assert!(stages[1]["after"].as_u64() < stages[1]["before"].as_u64());
+    assert_eq!(
+        out.json_event("artifact")["exports"],
+        serde_json::json!(["greet", "count-words"])
+    );
+
+    let wit = env
+        .kiln(&["inspect", "--wit", "target/kiln/release/wordlib.wasm"])
+        .cwd(&project)
+        .run()
+        .success();
+    assert!(
+        wit.stdout
+            .contains("export greet: func(name: string) -> string;"),
+        "{}",
+        wit.stdout
+    );
+    assert!(
+        wit.stdout
+            .contains("export count-words: func(text: string) -> u32;"),
+        "{}",
+        wit.stdout
+    );
+}
+
+#[test]
+fn md2html_optimized_produces_identical_html() {
+    let env = Env::new();
+    let example = env.path("md2html");
+    for entry in ["Cargo.toml", "Cargo.lock", "Kiln.toml", "src/main.rs"] {
+        env.write(
+            &format!("md2html/{entry}"),
+            fs_err::read(repo().join("examples/md2html").join(entry)).unwrap(),
+        );
+    }
+    let (_, _, optimized) = release(&env, &example, &[]);
+    let (_, plain, _) = release(&env, &example, &["--no-optimize"]);
+    let plain = env.write("plain.wasm", plain);
+    let docs = format!("{}::/docs", repo().join("docs").display());
+    for (wasm, out) in [(optimized.as_str(), "a"), (plain.to_str().unwrap(), "b")] {
+        fs_err::create_dir(env.path(out)).unwrap();
+        let grant = format!("{out}::/out");
+        env.kiln(&[
+            "run", "-q", wasm, "--dir", &docs, "--dir", &grant, "--", "/docs", "/out",
+        ])
+        .run()
+        .success();
+    }
+    let files = crate::support::files_under(&env.path("a"));
+    assert!(!files.is_empty());
+    assert_eq!(files, crate::support::files_under(&env.path("b")));
+    for file in files {
+        let (a, b) = (
+            fs_err::read(env.path("a").join(&file)).unwrap(),
+            fs_err::read(env.path("b").join(&file)).unwrap(),
+        );
+        assert!(
+            a == b,
+            "{file} differs between the optimized and unoptimized component"
+        );
+    }
+}
