@@ -7,7 +7,8 @@ tests/fixtures/cpu-guest):
 
   raw    cargo's wasm32-wasip2 release component (what the toolchain alone gives)
   kiln   `kiln build --release` (wasm-opt -Os on every core module, strip, metadata)
-  kilnz  the same with `[release] optimize = "z"`
+  kilnz  the same with `[release] optimize = "z"` and `strip = "symbols"` (names dropped too,
+         as the hand pipeline's --strip-debug does)
   hand   `jco opt raw.wasm -- -Oz --strip-debug` (npm @bytecodealliance/jco, binaryen from npm):
          the only other tool that optimizes a component's core modules
 
@@ -49,10 +50,10 @@ def ensure_jco(jco_dir):
 def set_optimize(project, level):
     manifest = project / "Kiln.toml"
     text = manifest.read_text() if manifest.exists() else ""
-    text = "\n".join(l for l in text.splitlines() if not l.startswith("optimize"))
+    text = "\n".join(l for l in text.splitlines() if not l.startswith(("optimize", "strip")))
     if "[release]" not in text:
         text += "\n[release]\n"
-    text = text.replace("[release]", f"[release]\noptimize = \"{level}\"")
+    text = text.replace("[release]", f"[release]\noptimize = \"{level}\"\nstrip = \"symbols\"")
     manifest.write_text(text + "\n")
 
 
@@ -62,7 +63,7 @@ def main():
     parser.add_argument("--kiln", default=str(REPO / "target" / "release" / "kiln"))
     parser.add_argument("--jco-dir", default=str(REPO / "bench" / ".jco"))
     args = parser.parse_args()
-    kiln = Path(args.kiln)
+    kiln = Path(args.kiln).resolve()
     if not kiln.is_file():
         sys.exit(f"{kiln} not found; build it with `cargo build --release` or pass --kiln")
     jco = ensure_jco(Path(args.jco_dir))
@@ -92,7 +93,7 @@ def main():
         rows.append((name, raw.stat().st_size, kiln_size, kilnz_size, hand.stat().st_size))
 
     print(f"kiln: {kiln}\n")
-    print("| guest | raw | kiln -Os | kiln -Oz | jco opt -Oz | kiln -Os / raw | kiln -Oz / hand |")
+    print("| guest | raw | kiln -Os (names kept) | kiln -Oz, strip symbols | jco opt -Oz --strip-debug | kiln -Os / raw | kiln -Oz / hand |")
     print("|---|---|---|---|---|---|---|")
     for name, raw, k, kz, hand in rows:
         print(f"| {name} | {raw / 1024:.1f} KiB | {k / 1024:.1f} KiB | {kz / 1024:.1f} KiB | {hand / 1024:.1f} KiB | {k / raw:.2f} | {kz / hand:.2f} |")
@@ -110,7 +111,7 @@ def main():
     for _ in range(args.runs):
         for wasm in (unopt, opt):
             start = time.perf_counter()
-            outputs[wasm] = run([kiln, "run", "-q", wasm], env=env)
+            outputs[wasm] = run([kiln, "run", "-q", wasm, "--", "20000000", "2000000"], env=env)
             times[wasm].append(time.perf_counter() - start)
     assert outputs[unopt] == outputs[opt], "optimized and unoptimized guests disagree"
     u, o = statistics.median(times[unopt]), statistics.median(times[opt])

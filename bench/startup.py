@@ -45,7 +45,7 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--kiln", default=str(REPO / "target" / "release" / "kiln"))
     args = parser.parse_args()
-    kiln = Path(args.kiln)
+    kiln = Path(args.kiln).resolve()
     if not kiln.is_file():
         sys.exit(f"{kiln} not found; build it with `cargo build --release` or pass --kiln")
 

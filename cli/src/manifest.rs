@@ -85,6 +85,42 @@ impl<'de> Deserialize<'de> for OptLevel {
     }
 }
 
+/// `[release] strip`: what release builds strip, in cargo's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strip {
+    /// `false` or `"none"`: keep everything.
+    None,
+    /// `true` or `"debuginfo"`: DWARF and source maps; function names are kept.
+    DebugInfo,
+    /// `"symbols"`: debug information and the name sections too.
+    Symbols,
+}
+
+impl<'de> Deserialize<'de> for Strip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = r#"true, false, "none", "debuginfo" or "symbols""#;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Strip;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Strip, E> {
+                Ok(if v { Strip::DebugInfo } else { Strip::None })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Strip, E> {
+                match v {
+                    "none" => Ok(Strip::None),
+                    "debuginfo" => Ok(Strip::DebugInfo),
+                    "symbols" => Ok(Strip::Symbols),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &EXPECTED)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// A parsed `Kiln.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,8 +189,8 @@ impl Default for Build {
 pub struct Release {
     /// wasm-opt level for release builds (default `"s"`).
     pub optimize: Option<OptLevel>,
-    /// Whether release builds strip debug info (default true).
-    pub strip: Option<bool>,
+    /// What release builds strip (default: debug info, names kept).
+    pub strip: Option<Strip>,
 }
 
 /// A manifest error, located in its file.
@@ -517,7 +553,18 @@ strip = false
         assert_eq!(m.build.features, ["fast"]);
         assert!(!m.build.default_features);
         assert_eq!(m.release.optimize, Some(OptLevel::SizeAggressive));
-        assert_eq!(m.release.strip, Some(false));
+        assert_eq!(m.release.strip, Some(Strip::None));
+        assert_eq!(
+            parse("[release]\nstrip = \"symbols\"")
+                .unwrap()
+                .release
+                .strip,
+            Some(Strip::Symbols)
+        );
+        assert_eq!(
+            parse("[release]\nstrip = true").unwrap().release.strip,
+            Some(Strip::DebugInfo)
+        );
         assert!(parse("").unwrap().build.default_features);
     }
 
@@ -529,7 +576,7 @@ strip = false
         );
         assert_eq!(
             parse("[release]\nstrip = \"yes\"\n").unwrap_err(),
-            "Kiln.toml:2:9: invalid type: string \"yes\", expected a boolean (at key `release.strip`)"
+            "Kiln.toml:2:9: invalid value: string \"yes\", expected true, false, \"none\", \"debuginfo\" or \"symbols\" (at key `release.strip`)"
         );
         assert_eq!(
             parse("[release]\noptimize = \"fast\"\n").unwrap_err(),

@@ -44,8 +44,8 @@ pub struct ModuleOutcome {
     pub before: usize,
     /// Its size after, in bytes (equal to `before` when kept).
     pub after: usize,
-    /// Why the original was kept, when it was: wasm-opt's error, or "larger after
-    /// optimization" (a warning to show, not an error).
+    /// Why the original was kept, when it was: wasm-opt's error, or "wasm-opt made it
+    /// larger" (a warning to show, not an error).
     pub kept: Option<String>,
 }
 

@@ -56,7 +56,7 @@ pub struct BuildOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stages {
     optimize: Option<OptLevel>,
-    strip: bool,
+    strip: manifest::Strip,
 }
 
 impl Stages {
@@ -64,7 +64,7 @@ impl Stages {
         match profile {
             Profile::Debug => Stages {
                 optimize: None,
-                strip: false,
+                strip: manifest::Strip::None,
             },
             Profile::Release => {
                 let release = &project.manifest.release;
@@ -76,7 +76,7 @@ impl Stages {
                 };
                 Stages {
                     optimize: level.filter(|_| !no_optimize),
-                    strip: release.strip.unwrap_or(true),
+                    strip: release.strip.unwrap_or(manifest::Strip::DebugInfo),
                 }
             }
         }
@@ -336,9 +336,10 @@ fn run_stages(
             shell.json(&json!({ "reason": "stage", "stage": id, "before": before, "after": after }))
         }
     };
-    if stages.strip {
+    let keep_names = stages.strip != manifest::Strip::Symbols;
+    if stages.strip != manifest::Strip::None {
         let before = bytes.len();
-        bytes = kiln_componentize::strip(&bytes, &StripOptions { keep_names: true })
+        bytes = kiln_componentize::strip(&bytes, &StripOptions { keep_names })
             .context("failed to strip debug information")?;
         stage("Stripping", "strip", before, bytes.len());
     }
@@ -349,15 +350,15 @@ fn run_stages(
         // never has to carry DWARF through its passes in a default release build.
         let options = OptimizeOptions {
             level,
-            debug_info: true,
+            debug_info: keep_names,
         };
         let optimized = kiln_componentize::optimize(&bytes, &options)
             .context("failed to optimize the component")?;
         for module in &optimized.modules {
             if let Some(why) = &module.kept {
                 shell.warn(format_args!(
-                    "{}: kept {} unoptimized: {why}",
-                    name, module.path
+                    "{name}: kept {} ({} B) as it was: {why}",
+                    module.path, module.before
                 ));
             }
         }
