@@ -233,3 +233,56 @@ fn md2html_optimized_produces_identical_html() {
         );
     }
 }
+
+#[test]
+fn fixture_guests_behave_the_same_optimized() {
+    let env = Env::new();
+    for (guest, runs) in [
+        (
+            "panic-guest",
+            vec![vec!["ok"], vec!["fail"], vec!["panic"], vec!["env"]],
+        ),
+        ("cpu-guest", vec![vec!["100000", "1000"]]),
+    ] {
+        let project = env.project_fixture(guest);
+        let (_, plain, _) = release(&env, &project, &["--no-optimize"]);
+        let plain = env.write(&format!("{guest}.plain.wasm"), plain);
+        let (out, optimized, path) = release(&env, &project, &[]);
+        assert!(
+            out.stderr.contains(&format!("Optimizing {guest}.wasm")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            optimized.len() < fs_err::metadata(&plain).unwrap().len() as usize,
+            "{guest}"
+        );
+        for args in runs {
+            let run = |wasm: &str| {
+                let mut full = vec!["run", "-q", wasm, "--"];
+                full.extend_from_slice(&args);
+                env.kiln(&full).run()
+            };
+            let (a, b) = (run(&path), run(plain.to_str().unwrap()));
+            assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{guest} {args:?}");
+            // The guest's own stderr (a panic message) is the same; kiln's trap report names
+            // different files and offsets, so compare up to it.
+            let guest_part = |s: &str| {
+                s.split("error: failed to run")
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            };
+            assert_eq!(
+                guest_part(&a.stderr),
+                guest_part(&b.stderr),
+                "{guest} {args:?}"
+            );
+            if args == ["panic"] {
+                // Release strips DWARF but keeps names: the backtrace still reads.
+                assert_eq!(a.code, 134);
+                assert!(a.stderr.contains("panic_guest::main"), "{}", a.stderr);
+            }
+        }
+    }
+}
