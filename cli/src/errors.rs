@@ -69,17 +69,13 @@ impl From<&anyhow::Error> for Rendered {
 /// The process exit code for an error: [`kiln_runtime::TRAP_EXIT_CODE`] when a guest
 /// trapped, 1 otherwise. (Usage errors exit with 2 from clap before any command runs.)
 pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let trapped = error.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<kiln_runtime::Error>(),
-            Some(kiln_runtime::Error::Trap { .. })
-        )
-    });
-    if trapped {
-        kiln_runtime::TRAP_EXIT_CODE
-    } else {
-        1
-    }
+    error
+        .chain()
+        .find_map(|c| {
+            c.downcast_ref::<kiln_runtime::Error>()
+                .and_then(kiln_runtime::Error::exit_code)
+        })
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@
 //!   inherited) and returns the guest's [`ExitStatus`].
 //!
 //! Nothing is granted by default: no host directory, no environment variable, no socket.
+//! A run can be bounded by [`Limits`] — wall-clock time (epoch interruption), total linear
+//! memory (a store limiter) and fuel — and the wasm stack is bounded by the engine
+//! ([`RuntimeConfig::max_wasm_stack`]). Each limit that stops a guest is its own [`Error`]
+//! variant with its own exit code ([`Error::exit_code`]); a guest fault never ends the host.
 //! The crate never prints; errors and outcomes are values for the caller to render.
 
 #![deny(missing_docs)]
@@ -28,6 +32,32 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 /// The exit status a guest trap maps to, as the wasmtime CLI does on Unix (128 + SIGABRT).
 pub const TRAP_EXIT_CODE: i32 = 134;
+/// The exit status when `Limits::timeout` stops a guest, as coreutils' `timeout`.
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+/// The exit status when `Limits::max_memory` stops a guest (128 + SIGKILL, as an OOM kill).
+pub const MEMORY_EXIT_CODE: i32 = 137;
+/// The exit status when the guest exhausts its wasm stack (128 + SIGSEGV, as a native
+/// stack overflow).
+pub const STACK_EXIT_CODE: i32 = 139;
+/// The exit status when `Limits::fuel` runs out (128 + SIGXCPU, as a CPU-time limit).
+pub const FUEL_EXIT_CODE: i32 = 152;
+
+/// The engine's default wasm stack limit in bytes (Wasmtime's default, 512 KiB).
+pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Bounds on one run. `None` means unbounded (beyond the engine's own limits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time the guest may run, host calls included.
+    pub timeout: Option<Duration>,
+    /// Total bytes of linear memory across every memory of the component. A `memory.grow`
+    /// past it fails (returns -1, as the spec allows); a guest that then traps is reported
+    /// as stopped by this limit.
+    pub max_memory: Option<usize>,
+    /// Units of fuel (roughly, WebAssembly instructions) the guest may consume. Requires
+    /// [`RuntimeConfig::fuel`].
+    pub fuel: Option<u64>,
+}
 
 /// Errors from loading or running a component.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +94,36 @@ pub enum Error {
     /// host does not provide.
     #[error("failed to instantiate the component: {0}")]
     Instantiate(String),
+    /// The guest ran past [`Limits::timeout`].
+    #[error("the guest ran longer than its time limit of {} and was stopped", format_duration(*.limit))]
+    Timeout {
+        /// The limit.
+        limit: Duration,
+    },
+    /// The guest needed more linear memory than [`Limits::max_memory`] and trapped.
+    #[error(
+        "the guest tried to grow its linear memory to {requested} bytes, over its limit of {limit} bytes, and was stopped"
+    )]
+    MemoryLimit {
+        /// The limit in bytes.
+        limit: usize,
+        /// The total it asked for, in bytes.
+        requested: usize,
+    },
+    /// The guest consumed all of [`Limits::fuel`].
+    #[error("the guest used all of its {fuel} units of fuel and was stopped")]
+    FuelExhausted {
+        /// The fuel it was given.
+        fuel: u64,
+    },
+    /// The guest exhausted its wasm stack (for example through unbounded recursion).
+    #[error("the guest exhausted its wasm stack of {limit} bytes and was stopped")]
+    StackExhausted {
+        /// The stack limit in bytes.
+        limit: usize,
+        /// The WebAssembly backtrace, as for [`Error::Trap`].
+        backtrace: String,
+    },
     /// The guest trapped. The trap ends the guest, never kiln.
     #[error("the guest trapped: {trap}")]
     Trap {
@@ -75,11 +135,51 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The process exit code this error stands for when it ends a run: one per limit,
+    /// [`TRAP_EXIT_CODE`] for other traps, `None` for errors before the guest ran.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Error::Timeout { .. } => Some(TIMEOUT_EXIT_CODE),
+            Error::MemoryLimit { .. } => Some(MEMORY_EXIT_CODE),
+            Error::FuelExhausted { .. } => Some(FUEL_EXIT_CODE),
+            Error::StackExhausted { .. } => Some(STACK_EXIT_CODE),
+            Error::Trap { .. } => Some(TRAP_EXIT_CODE),
+            _ => None,
+        }
+    }
+
+    /// The WebAssembly backtrace of a trap, if one was captured.
+    pub fn backtrace(&self) -> Option<&str> {
+        match self {
+            Error::Trap { backtrace, .. } | Error::StackExhausted { backtrace, .. }
+                if !backtrace.is_empty() =>
+            {
+                Some(backtrace)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
 /// How to build a [`Runtime`].
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     /// Where to keep precompiled code; `None` disables the on-disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// Compile with fuel metering, so [`Limits::fuel`] can be used (slower code; a separate
+    /// cache entry).
+    pub fuel: bool,
+    /// The wasm stack limit in bytes; [`DEFAULT_MAX_WASM_STACK`] when `None`.
+    pub max_wasm_stack: Option<usize>,
 }
 
 /// An engine plus its compiled-code cache. Cheap to share by reference; create one per
@@ -87,6 +187,7 @@ pub struct RuntimeConfig {
 pub struct Runtime {
     engine: Engine,
     cache: Option<CodeCache>,
+    max_wasm_stack: usize,
 }
 
 /// Where a [`LoadedComponent`]'s native code came from.
@@ -162,13 +263,22 @@ impl Runtime {
     ///
     /// [`Error::Engine`] when Wasmtime rejects the configuration.
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
+        let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
         let mut wasm_config = Config::new();
         wasm_config
             .wasm_component_model(true)
-            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
+            // Always on, so timed and untimed runs share compiled code.
+            .epoch_interruption(true)
+            .consume_fuel(config.fuel)
+            .max_wasm_stack(max_wasm_stack);
         let engine = Engine::new(&wasm_config).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
-        Ok(Runtime { engine, cache })
+        Ok(Runtime {
+            engine,
+            cache,
+            max_wasm_stack,
+        })
     }
 
     /// The compiled-code cache, if enabled.
@@ -229,11 +339,13 @@ impl Runtime {
     /// [`Error::NotACommand`] when the component does not export `wasi:cli/run`,
     /// [`Error::Preopen`] when a granted directory cannot be opened,
     /// [`Error::Instantiate`] when the host cannot satisfy the component's imports,
-    /// [`Error::Trap`] when the guest traps.
+    /// [`Error::Trap`] when the guest traps, and [`Error::Timeout`], [`Error::MemoryLimit`],
+    /// [`Error::FuelExhausted`] or [`Error::StackExhausted`] when a limit stops it.
     pub async fn run_command(
         &self,
         loaded: &LoadedComponent,
         caps: &Capabilities,
+        limits: &Limits,
     ) -> Result<ExitStatus, Error> {
         let exports = loaded.exports(self);
         if !exports
@@ -276,11 +388,36 @@ impl Runtime {
                     source: std::io::Error::other(format!("{e:#}")),
                 })?;
         }
+        let limiter = MemoryLimiter {
+            max: limits.max_memory,
+            total: 0,
+            refused: None,
+        };
         let state = HostState {
             ctx: builder.build(),
             table: ResourceTable::new(),
+            limiter,
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        if let Some(fuel) = limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| Error::Engine(format!("fuel: {e:#}")))?;
+        }
+        // Epoch interruption stops wasm code; the timer below stops waits in host calls.
+        match limits.timeout {
+            Some(timeout) => {
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_trap();
+                let engine = self.engine.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(timeout);
+                    engine.increment_epoch();
+                });
+            }
+            None => store.set_epoch_deadline(u64::MAX),
+        }
 
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -288,7 +425,15 @@ impl Runtime {
         let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
             .await
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        match command.wasi_cli_run().call_run(&mut store).await {
+        let run = command.wasi_cli_run().call_run(&mut store);
+        let result = match limits.timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, run).await {
+                Ok(result) => result,
+                Err(_) => return Err(Error::Timeout { limit: timeout }),
+            },
+            None => run.await,
+        };
+        match result {
             Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
             Ok(Err(())) => Ok(ExitStatus { code: 1 }),
             Err(error) => {
@@ -299,20 +444,82 @@ impl Runtime {
                     .downcast_ref::<wasmtime::WasmBacktrace>()
                     .map(|bt| bt.to_string())
                     .unwrap_or_default();
-                let trap = match error.downcast_ref::<wasmtime::Trap>() {
-                    Some(trap) => trap.to_string(),
-                    None => format!("{:#}", error.root_cause()),
-                };
-                Err(Error::Trap { trap, backtrace })
+                let trap = error.downcast_ref::<wasmtime::Trap>().copied();
+                match (trap, *limits) {
+                    (
+                        Some(wasmtime::Trap::Interrupt),
+                        Limits {
+                            timeout: Some(limit),
+                            ..
+                        },
+                    ) => Err(Error::Timeout { limit }),
+                    (
+                        Some(wasmtime::Trap::OutOfFuel),
+                        Limits {
+                            fuel: Some(fuel), ..
+                        },
+                    ) => Err(Error::FuelExhausted { fuel }),
+                    (Some(wasmtime::Trap::StackOverflow), _) => Err(Error::StackExhausted {
+                        limit: self.max_wasm_stack,
+                        backtrace,
+                    }),
+                    _ => match (store.data().limiter.refused, limits.max_memory) {
+                        (Some(requested), Some(limit)) => {
+                            Err(Error::MemoryLimit { limit, requested })
+                        }
+                        _ => {
+                            let trap = match trap {
+                                Some(trap) => trap.to_string(),
+                                None => format!("{:#}", error.root_cause()),
+                            };
+                            Err(Error::Trap { trap, backtrace })
+                        }
+                    },
+                }
             }
         }
     }
 }
 
-/// The store's data: the WASI context and the resource table it uses.
+/// The store's data: the WASI context, the resource table it uses, and the memory limiter.
 struct HostState {
     ctx: WasiCtx,
     table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+/// Enforces [`Limits::max_memory`] over the total of all linear memories in the store.
+struct MemoryLimiter {
+    max: Option<usize>,
+    total: usize,
+    /// The total a refused `memory.grow` asked for, if one was refused.
+    refused: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let wanted = self.total + desired.saturating_sub(current);
+        if self.max.is_some_and(|max| wanted > max) {
+            self.refused = Some(wanted);
+            return Ok(false);
+        }
+        self.total = wanted;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for HostState {
@@ -412,6 +619,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(dir.path().to_path_buf()),
+            ..RuntimeConfig::default()
         })
         .unwrap();
         let bytes = trap_component();
@@ -428,7 +636,10 @@ mod tests {
         let second = runtime.load(&bytes).unwrap();
         assert_eq!(second.source, CodeSource::Cache(path.clone()));
 
-        match runtime.run_command(&second, &Capabilities::default()).await {
+        match runtime
+            .run_command(&second, &Capabilities::default(), &Limits::default())
+            .await
+        {
             Err(Error::Trap { trap, backtrace }) => {
                 assert!(trap.contains("unreachable"), "{trap}");
                 assert!(backtrace.contains("boom"), "{backtrace}");
@@ -442,6 +653,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(dir.path().to_path_buf()),
+            ..RuntimeConfig::default()
         })
         .unwrap();
         let bytes = trap_component();
@@ -456,6 +668,137 @@ mod tests {
         );
     }
 
+    /// A command component whose `run` executes `body` (core WAT instructions leaving an
+    /// i32), with one page of memory and a recursive helper `$recurse`.
+    fn command(body: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(component
+                (core module $m
+                  (memory 1)
+                  (func $recurse (param i32) (result i32) local.get 0 i32.const 1 i32.add call $recurse)
+                  (func (export "run") (result i32) {body}))
+                (core instance $i (instantiate $m))
+                (func $run (result (result)) (canon lift (core func $i "run")))
+                (instance $inst (export "run" (func $run)))
+                (export "wasi:cli/run@0.2.0" (instance $inst)))"#
+        ))
+        .unwrap()
+    }
+
+    async fn run_with(
+        config: RuntimeConfig,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<ExitStatus, Error> {
+        let runtime = Runtime::new(config).unwrap();
+        let loaded = runtime.load(bytes).unwrap();
+        runtime
+            .run_command(&loaded, &Capabilities::default(), &limits)
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_infinite_loop_stops_at_the_timeout() {
+        let limits = Limits {
+            timeout: Some(Duration::from_millis(200)),
+            ..Limits::default()
+        };
+        let err = run_with(
+            RuntimeConfig::default(),
+            &command("(loop br 0) i32.const 0"),
+            limits,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert_eq!(err.exit_code(), Some(TIMEOUT_EXIT_CODE));
+        assert_eq!(
+            err.to_string(),
+            "the guest ran longer than its time limit of 200ms and was stopped"
+        );
+    }
+
+    #[tokio::test]
+    async fn fuel_runs_out_deterministically() {
+        let config = RuntimeConfig {
+            fuel: true,
+            ..RuntimeConfig::default()
+        };
+        let limits = Limits {
+            fuel: Some(10_000),
+            ..Limits::default()
+        };
+        for _ in 0..3 {
+            let err = run_with(config.clone(), &command("(loop br 0) i32.const 0"), limits)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::FuelExhausted { fuel: 10_000 }),
+                "{err}"
+            );
+            assert_eq!(err.exit_code(), Some(FUEL_EXIT_CODE));
+        }
+        // Enough fuel: the guest finishes.
+        let ok = run_with(config, &command("i32.const 0"), limits)
+            .await
+            .unwrap();
+        assert_eq!(ok.code, 0);
+    }
+
+    #[tokio::test]
+    async fn memory_growth_past_the_limit_stops_the_guest() {
+        // Grow by 16 pages (1 MiB) until refused, then trap as an allocator would.
+        let body = "(block (loop (br_if 1 (i32.eq (memory.grow (i32.const 16)) (i32.const -1))) (br 0))) unreachable";
+        let limits = Limits {
+            max_memory: Some(4 << 20),
+            ..Limits::default()
+        };
+        let err = run_with(RuntimeConfig::default(), &command(body), limits)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::MemoryLimit { limit, requested } => {
+                assert_eq!(*limit, 4 << 20);
+                assert!(*requested > 4 << 20);
+            }
+            other => panic!("expected MemoryLimit, got {other}"),
+        }
+        assert_eq!(err.exit_code(), Some(MEMORY_EXIT_CODE));
+        // Without a limit the same guest is an ordinary trap once the 4 GiB address space is
+        // used up — not exercised here; a small grow without a limit simply succeeds.
+        let ok = run_with(
+            RuntimeConfig::default(),
+            &command("(drop (memory.grow (i32.const 16))) i32.const 0"),
+            limits,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok.code, 0);
+    }
+
+    #[tokio::test]
+    async fn unbounded_recursion_exhausts_the_stack() {
+        let config = RuntimeConfig {
+            max_wasm_stack: Some(64 * 1024),
+            ..RuntimeConfig::default()
+        };
+        let err = run_with(
+            config,
+            &command("i32.const 0 call $recurse"),
+            Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        match &err {
+            Error::StackExhausted { limit, backtrace } => {
+                assert_eq!(*limit, 64 * 1024);
+                assert!(backtrace.contains("recurse"), "{backtrace}");
+            }
+            other => panic!("expected StackExhausted, got {other}"),
+        }
+        assert_eq!(err.exit_code(), Some(STACK_EXIT_CODE));
+    }
+
     #[tokio::test]
     async fn a_component_without_run_is_not_a_command() {
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
@@ -468,7 +811,10 @@ mod tests {
         )
         .unwrap();
         let loaded = runtime.load(&bytes).unwrap();
-        match runtime.run_command(&loaded, &Capabilities::default()).await {
+        match runtime
+            .run_command(&loaded, &Capabilities::default(), &Limits::default())
+            .await
+        {
             Err(Error::NotACommand { exports }) => assert_eq!(exports, ["answer"]),
             other => panic!("expected NotACommand, got {:?}", other.map(|s| s.code)),
         }

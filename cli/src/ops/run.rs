@@ -124,6 +124,7 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: crate::env_vars::cache_dir(),
+        ..RuntimeConfig::default()
     })?;
     let loaded = runtime
         .load(&bytes)
@@ -156,7 +157,11 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let outcome = tokio.block_on(runtime.run_command(&loaded, &capabilities));
+    let outcome = tokio.block_on(runtime.run_command(
+        &loaded,
+        &capabilities,
+        &kiln_runtime::Limits::default(),
+    ));
     match outcome {
         Ok(status) => Ok(status.code),
         Err(kiln_runtime::Error::NotACommand { exports }) => Err(not_a_command(&shown, &exports)),
