@@ -258,35 +258,24 @@ pub fn build_project(
     let input = FileStamp::of(&driver_output, &bytes)?;
     // The driver rewrote an identical file (cargo does after `touch`): still fresh, as long as
     // the output is the one kiln wrote.
-    if let Some(fp) = &recorded
+    let (stamp, fresh) = if let Some(fp) = &recorded
         && fp.pipeline == pipeline
         && fp.input.sha256 == input.sha256
         && let Ok(on_disk) = std::fs::read(&out_path)
         && sha256_hex(&on_disk) == fp.output.sha256
     {
-        let output = FileStamp::of(&out_path, &on_disk)?;
-        write_fingerprint(&fingerprint_path, pipeline, input, output.clone())?;
-        let artifact = Artifact {
-            name,
-            metadata,
-            path: out_path,
-            size: output.size,
-            sha256: output.sha256,
-            fresh: true,
-        };
-        report(shell, &artifact, profile, format);
-        return Ok(artifact);
-    }
-
-    kiln_componentize::validate_component(&bytes).with_context(|| {
-        format!(
-            "the build output `{}` is not a valid component",
-            driver_output.display()
-        )
-    })?;
-    let output = run_stages(shell, &name, bytes, &stages, &metadata, format)?;
-    crate::fsutil::write_atomic(&out_path, &output)?;
-    let stamp = FileStamp::of(&out_path, &output)?;
+        (FileStamp::of(&out_path, &on_disk)?, true)
+    } else {
+        kiln_componentize::validate_component(&bytes).with_context(|| {
+            format!(
+                "the build output `{}` is not a valid component",
+                driver_output.display()
+            )
+        })?;
+        let output = run_stages(shell, &name, bytes, &stages, &metadata, format)?;
+        crate::fsutil::write_atomic(&out_path, &output)?;
+        (FileStamp::of(&out_path, &output)?, false)
+    };
     write_fingerprint(&fingerprint_path, pipeline, input, stamp.clone())?;
     let artifact = Artifact {
         name,
@@ -294,7 +283,7 @@ pub fn build_project(
         path: out_path,
         size: stamp.size,
         sha256: stamp.sha256,
-        fresh: false,
+        fresh,
     };
     report(shell, &artifact, profile, format);
     Ok(artifact)
