@@ -7,6 +7,9 @@ use std::path::PathBuf;
 /// `KILN_CACHE_DIR`: where compiled code is cached. Default: the platform cache directory
 /// (`$XDG_CACHE_HOME/kiln` or `~/.cache/kiln` on Linux).
 pub const KILN_CACHE_DIR: &str = "KILN_CACHE_DIR";
+/// `KILN_RUNNER`: the `kiln-runner` executable `kiln build --exe` builds on. Default: the one
+/// installed beside kiln.
+pub const KILN_RUNNER: &str = "KILN_RUNNER";
 /// `CI`: when set (to anything but `false`/`0`), progress bars are never drawn.
 pub const CI: &str = "CI";
 /// `TERM`: `dumb` disables progress bars.
@@ -32,6 +35,13 @@ pub fn cache_dir() -> Option<PathBuf> {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
         _ => dirs::cache_dir().map(|d| d.join("kiln")),
     }
+}
+
+/// The runner `--exe` builds on, when `KILN_RUNNER` names one.
+pub fn runner() -> Option<PathBuf> {
+    std::env::var_os(KILN_RUNNER)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The cargo to run.

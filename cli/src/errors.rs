@@ -50,9 +50,9 @@ impl From<&anyhow::Error> for Rendered {
             if let Some(hinted) = cause.downcast_ref::<Hinted>() {
                 hints.push(hinted.hint.clone());
             }
-            if let Some(kiln_runtime::Error::Trap { backtrace, .. }) =
-                cause.downcast_ref::<kiln_runtime::Error>()
-                && !backtrace.is_empty()
+            if let Some(backtrace) = cause
+                .downcast_ref::<kiln_runtime::Error>()
+                .and_then(kiln_runtime::Error::backtrace)
             {
                 detail = Some(backtrace.trim_end().to_string());
             }

@@ -134,6 +134,10 @@ pub struct Manifest {
     /// `[release]`.
     #[serde(default)]
     pub release: Release,
+    /// `[run]`: capabilities and limits for `kiln run` in the project and for its
+    /// single-file executable.
+    #[serde(default)]
+    pub run: kiln_runtime::RunConfig,
 }
 
 /// `[package]`: what the component is. Every key is optional; a Rust package falls back to
@@ -153,6 +157,9 @@ pub struct Package {
     pub license: Option<Spanned<String>>,
     /// A URL to the source code (written into the component's `source` metadata).
     pub repository: Option<String>,
+    /// Whether `kiln build` also writes a single-file native executable (as `--exe`).
+    #[serde(default)]
+    pub exe: bool,
 }
 
 /// `[build]`: how the guest toolchain is driven (Rust keys for now).

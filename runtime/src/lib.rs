@@ -20,6 +20,11 @@
 
 #![deny(missing_docs)]
 
+pub mod exe;
+mod grants;
+
+pub use grants::{DirGrant, EnvGrant, RunConfig, format_size, parse_duration, parse_size};
+
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,6 +49,9 @@ pub const FUEL_EXIT_CODE: i32 = 152;
 
 /// The engine's default wasm stack limit in bytes (Wasmtime's default, 512 KiB).
 pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Native stack kept for host calls above the wasm stack on a guest's fiber.
+const HOST_STACK_HEADROOM: usize = 1536 * 1024;
 
 /// Bounds on one run. `None` means unbounded (beyond the engine's own limits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -188,6 +196,7 @@ pub struct Runtime {
     engine: Engine,
     cache: Option<CodeCache>,
     max_wasm_stack: usize,
+    fuel: bool,
 }
 
 /// Where a [`LoadedComponent`]'s native code came from.
@@ -202,6 +211,15 @@ pub enum CodeSource {
         duration: Duration,
         /// The cache file written, if any.
         cached_at: Option<PathBuf>,
+    },
+    /// Loaded from precompiled code embedded in a single-file executable.
+    Embedded,
+    /// The embedded code did not fit this engine, so the component was compiled.
+    Recompiled {
+        /// Wall-clock compile time.
+        duration: Duration,
+        /// Why the embedded code was not used.
+        reason: String,
     },
 }
 
@@ -245,6 +263,8 @@ pub struct Capabilities {
     pub env: Vec<(String, String)>,
     /// Directories the guest may open.
     pub preopens: Vec<Preopen>,
+    /// Whether the guest may use the host's network (TCP, UDP, name lookups).
+    pub inherit_network: bool,
 }
 
 /// How a guest ended.
@@ -264,6 +284,19 @@ impl Runtime {
     /// [`Error::Engine`] when Wasmtime rejects the configuration.
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
         let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
+        let engine = Engine::new(&Self::wasm_config(&config))
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
+        Ok(Runtime {
+            engine,
+            cache,
+            max_wasm_stack,
+            fuel: config.fuel,
+        })
+    }
+
+    fn wasm_config(config: &RuntimeConfig) -> Config {
+        let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
         let mut wasm_config = Config::new();
         wasm_config
             .wasm_component_model(true)
@@ -271,14 +304,75 @@ impl Runtime {
             // Always on, so timed and untimed runs share compiled code.
             .epoch_interruption(true)
             .consume_fuel(config.fuel)
-            .max_wasm_stack(max_wasm_stack);
-        let engine = Engine::new(&wasm_config).map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
-        Ok(Runtime {
-            engine,
-            cache,
-            max_wasm_stack,
-        })
+            .max_wasm_stack(max_wasm_stack)
+            // Guests run on a fiber: its stack holds the wasm stack plus room for host calls
+            // (Wasmtime's defaults leave 1.5 MiB of the 2 MiB fiber to the host).
+            .async_stack_size(max_wasm_stack + HOST_STACK_HEADROOM);
+        wasm_config
+    }
+
+    /// Compiles `bytes` (a component) to precompiled code that this runtime's settings can
+    /// load on any machine of the host's platform: it targets the host triple without
+    /// relying on CPU features beyond the architecture's baseline.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Compile`] when Wasmtime rejects the component, [`Error::Engine`] when the
+    /// host platform cannot be targeted.
+    pub fn precompile_portable(&self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut config = Self::wasm_config(&RuntimeConfig {
+            fuel: self.fuel,
+            max_wasm_stack: Some(self.max_wasm_stack),
+            cache_dir: None,
+        });
+        config
+            .target(&host_triple())
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        engine
+            .precompile_component(bytes)
+            .map_err(|e| Error::Compile(format!("{e:#}")))
+    }
+
+    /// Loads code made by [`Runtime::precompile_portable`] with the same settings, checking
+    /// it against this engine; when it does not fit (another platform, other settings),
+    /// compiles `component` instead, without touching the cache.
+    ///
+    /// # Safety
+    ///
+    /// `precompiled` must come from [`Runtime::precompile_portable`] (Wasmtime trusts
+    /// precompiled code); a single-file executable verifies its payload's digest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Compile`] when the fallback compile fails.
+    pub unsafe fn load_precompiled(
+        &self,
+        precompiled: &[u8],
+        component: &[u8],
+    ) -> Result<LoadedComponent, Error> {
+        let digest = hex::encode(Sha256::digest(component));
+        // SAFETY: the caller vouches for the bytes' origin (see above).
+        match unsafe { Component::deserialize(&self.engine, precompiled) } {
+            Ok(component) => Ok(LoadedComponent {
+                component,
+                digest,
+                source: CodeSource::Embedded,
+            }),
+            Err(why) => {
+                let start = Instant::now();
+                let compiled = Component::new(&self.engine, component)
+                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
+                Ok(LoadedComponent {
+                    component: compiled,
+                    digest,
+                    source: CodeSource::Recompiled {
+                        duration: start.elapsed(),
+                        reason: format!("{why:#}"),
+                    },
+                })
+            }
+        }
     }
 
     /// The compiled-code cache, if enabled.
@@ -357,6 +451,13 @@ impl Runtime {
 
         let mut builder = WasiCtx::builder();
         builder.inherit_stdio().args(&caps.args);
+        if caps.inherit_network {
+            builder
+                .inherit_network()
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true);
+        }
         for (key, value) in &caps.env {
             builder.env(key, value);
         }
@@ -581,6 +682,11 @@ impl CodeCache {
     }
 }
 
+/// The target triple kiln itself was built for, which is the host's.
+fn host_triple() -> String {
+    target_lexicon::Triple::host().to_string()
+}
+
 /// The version of the embedded Wasmtime (the crate version kiln is built against).
 pub fn wasmtime_version() -> &'static str {
     // Keep in step with the `=48.0.8` pin in the workspace Cargo.toml; a unit test checks it.
@@ -793,10 +899,41 @@ mod tests {
             Error::StackExhausted { limit, backtrace } => {
                 assert_eq!(*limit, 64 * 1024);
                 assert!(backtrace.contains("recurse"), "{backtrace}");
+                // Wasmtime keeps a bounded number of frames, however deep the recursion.
+                assert!(backtrace.lines().count() < 80, "{backtrace}");
             }
             other => panic!("expected StackExhausted, got {other}"),
         }
         assert_eq!(err.exit_code(), Some(STACK_EXIT_CODE));
+    }
+
+    #[tokio::test]
+    async fn portable_precompiled_code_loads_on_the_host_and_runs() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let bytes = command("i32.const 0");
+        let code = runtime.precompile_portable(&bytes).unwrap();
+        // SAFETY: made by precompile_portable just above.
+        let loaded = unsafe { runtime.load_precompiled(&code, &bytes) }.unwrap();
+        assert_eq!(loaded.source, CodeSource::Embedded);
+        let status = runtime
+            .run_command(&loaded, &Capabilities::default(), &Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(status.code, 0);
+
+        // Code for other settings (fuel metering) does not fit: the component is compiled.
+        let fueled = Runtime::new(RuntimeConfig {
+            fuel: true,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        // SAFETY: as above.
+        let loaded = unsafe { fueled.load_precompiled(&code, &bytes) }.unwrap();
+        assert!(
+            matches!(loaded.source, CodeSource::Recompiled { .. }),
+            "{:?}",
+            loaded.source
+        );
     }
 
     #[tokio::test]

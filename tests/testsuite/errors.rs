@@ -210,7 +210,7 @@ fn usage_errors_exit_2() {
     let out = env.kiln(&["run", "--dir"]).run().code(2);
     assert!(
         out.stderr
-            .contains("a value is required for '--dir <HOST[::GUEST]>'"),
+            .contains("a value is required for '--dir <HOST[::GUEST][:ro]>'"),
         "{}",
         out.stderr
     );

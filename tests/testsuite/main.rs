@@ -4,10 +4,13 @@
 mod support;
 
 mod build;
+mod capabilities;
 mod cli_reference;
 mod errors;
 mod example;
+mod exe;
 mod inspect;
+mod limits;
 mod new;
 mod optimize;
 mod run;

@@ -15,7 +15,11 @@ and strip debug information (`[release] strip`, default true); both profiles wri
 description, license, source and processed-by metadata.\n\n\
 With --message-format json, stdout carries one JSON object per line: `unit-finished`, \
 `compiler-message` and `stage` events, then an `artifact` (name, profile, path, size, sha256, fresh, imports, exports) \
-and `build-finished`."
+and `build-finished`.\n\n\
+With --exe (or `[package] exe = true`), the executable runs the component with its own arguments, stdio \
+and exit status, and with the capabilities and limits of Kiln.toml's `[run]` table, fixed at build time; \
+only the documented KILN_* variables change them when it runs (see docs/guide.md). \
+The runner is `kiln-runner`, installed beside kiln (override with KILN_RUNNER)."
 )]
 pub struct Args {
     /// Build with the release profile.
@@ -25,6 +29,11 @@ pub struct Args {
     /// Do not run wasm-opt, even in release (stripping and metadata still apply).
     #[arg(long)]
     pub no_optimize: bool,
+
+    /// Also write a single-file native executable, target/kiln/<profile>/<name>: the kiln
+    /// runner with the component and its precompiled code appended (also `[package] exe`).
+    #[arg(long)]
+    pub exe: bool,
 
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
@@ -46,6 +55,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
         format: args.message_format,
+        exe: args.exe,
     };
     crate::ops::build::build(shell, &opts)?;
     Ok(0)

@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::ops::build::Profile;
-use crate::ops::run::{DirGrant, EnvGrant, RunOptions};
+use std::time::Duration;
+
+use kiln_runtime::{DirGrant, EnvGrant, RunConfig};
+
+use crate::ops::run::RunOptions;
 use crate::shell::Shell;
 
 /// Run a command component on the embedded Wasmtime, building it first inside a project.
@@ -13,15 +17,19 @@ use crate::shell::Shell;
 kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n\n\
 Nothing is granted by default: no host directory, no environment variable, no network. \
 Stdin, stdout and stderr are the terminal's.\n\n\
+Inside a project, Kiln.toml's `[run]` table applies first: flags add grants to it and \
+replace its limits. Relative `--dir` paths are taken from the current directory.\n\n\
 Exit status: the guest's (0 when `wasi:cli/run` returns ok, 1 when it returns err, or the code given to \
-`exit-with-code`); 134 when the guest traps; 1 when kiln fails before the guest runs."
+`exit-with-code`); 124 when --timeout stops it, 137 when --max-memory does, 152 when its fuel runs out, \
+139 when it exhausts its wasm stack, 134 when it traps; 1 when kiln fails before the guest runs."
 )]
 pub struct Args {
     /// A component (.wasm), or a project directory or manifest [default: the project here].
     pub path: Option<PathBuf>,
 
-    /// Grant a host directory, at GUEST in the guest (default: the same path).
-    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    /// Grant a host directory, at GUEST in the guest (default: the same path); `:ro` makes
+    /// it read-only.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]
     pub dirs: Vec<DirGrant>,
 
     /// Grant an environment variable; NAME alone passes the host's value.
@@ -31,6 +39,27 @@ pub struct Args {
     /// Grant every host environment variable.
     #[arg(long)]
     pub inherit_env: bool,
+
+    /// Grant the host's network: TCP and UDP sockets and name lookups.
+    #[arg(long)]
+    pub inherit_network: bool,
+
+    /// Stop the guest after this much wall-clock time (e.g. `10s`, `500ms`) [default: none].
+    #[arg(long, value_name = "DURATION", value_parser = kiln_runtime::parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Limit the guest's linear memory, all memories together (e.g. `64MiB`) [default: none
+    /// beyond wasm32's 4 GiB per memory].
+    #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_size)]
+    pub max_memory: Option<usize>,
+
+    /// Give the guest this much fuel (about one unit per wasm instruction) [default: unmetered].
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+
+    /// Limit the guest's wasm stack (e.g. `1MiB`) [default: 512KiB].
+    #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_size)]
+    pub max_wasm_stack: Option<usize>,
 
     /// Build with the release profile before running.
     #[arg(short, long)]
@@ -55,9 +84,16 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         } else {
             Profile::Debug
         },
-        dirs: args.dirs,
-        env: args.env,
-        inherit_env: args.inherit_env,
+        run: RunConfig {
+            dirs: args.dirs,
+            env: args.env,
+            inherit_env: args.inherit_env,
+            inherit_network: args.inherit_network,
+            timeout: args.timeout,
+            max_memory: args.max_memory,
+            fuel: args.fuel,
+            max_wasm_stack: args.max_wasm_stack,
+        },
         args: args.args,
     };
     crate::ops::run::run(shell, &opts)

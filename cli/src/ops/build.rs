@@ -50,6 +50,8 @@ pub struct BuildOptions {
     pub cwd: PathBuf,
     /// Human or JSON output.
     pub format: MessageFormat,
+    /// `--exe`: also write a single-file native executable.
+    pub exe: bool,
 }
 
 /// What kiln does to the driver's output, resolved from the profile, Kiln.toml and flags.
@@ -165,7 +167,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// valid component. On any error no output file is written or changed.
 pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
     let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
-    build_project(shell, &project, opts.profile, opts.no_optimize, opts.format)
+    let artifact = build_project(shell, &project, opts.profile, opts.no_optimize, opts.format)?;
+    if opts.exe || project.manifest.package.exe {
+        crate::ops::exe::package(shell, &project, &artifact, opts.profile, opts.format)?;
+    }
+    if opts.format == MessageFormat::Json {
+        shell.json(&json!({ "reason": "build-finished", "success": true }));
+    }
+    Ok(artifact)
 }
 
 /// Builds an already-located project.
@@ -397,7 +406,6 @@ fn report(shell: &Shell, artifact: &Artifact, profile: Profile, format: MessageF
                 "imports": world.imports,
                 "exports": world.exports,
             }));
-            shell.json(&json!({ "reason": "build-finished", "success": true }));
         }
     }
 }

@@ -5,64 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use kiln_componentize::WasmKind;
-use kiln_runtime::{Capabilities, CodeSource, Preopen, Runtime, RuntimeConfig};
+use kiln_runtime::{CodeSource, RunConfig, Runtime, RuntimeConfig};
 
 use crate::errors::hinted;
 use crate::manifest::{CARGO_TOML, KILN_TOML, Project};
 use crate::ops::build::{Profile, build_project};
 use crate::shell::{MessageFormat, Shell};
-
-/// `--dir HOST[::GUEST]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirGrant {
-    /// The host directory.
-    pub host: PathBuf,
-    /// Where the guest sees it; the host path as written when not given.
-    pub guest: String,
-}
-
-impl std::str::FromStr for DirGrant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (host, guest) = match s.split_once("::") {
-            Some((host, guest)) => (host, guest),
-            None => (s, s),
-        };
-        if host.is_empty() || guest.is_empty() {
-            return Err(format!("expected HOST or HOST::GUEST, got `{s}`"));
-        }
-        Ok(DirGrant {
-            host: PathBuf::from(host),
-            guest: guest.to_string(),
-        })
-    }
-}
-
-/// `--env NAME[=VALUE]`: a value, or `NAME` alone to pass the host's value through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvGrant {
-    /// The variable name.
-    pub name: String,
-    /// The value; `None` inherits the host's.
-    pub value: Option<String>,
-}
-
-impl std::str::FromStr for EnvGrant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (name, value) = match s.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_string())),
-            None => (s, None),
-        };
-        if name.is_empty() {
-            return Err(format!("expected NAME or NAME=VALUE, got `{s}`"));
-        }
-        Ok(EnvGrant {
-            name: name.to_string(),
-            value,
-        })
-    }
-}
 
 /// Resolved `kiln run` settings.
 #[derive(Debug, Clone)]
@@ -75,20 +23,17 @@ pub struct RunOptions {
     pub cwd: PathBuf,
     /// Build profile when building first.
     pub profile: Profile,
-    /// Directories to grant.
-    pub dirs: Vec<DirGrant>,
-    /// Environment variables to grant.
-    pub env: Vec<EnvGrant>,
-    /// Pass the whole host environment.
-    pub inherit_env: bool,
+    /// Grants and limits from the command line (added to the project's `[run]`).
+    pub run: RunConfig,
     /// Arguments after `--`.
     pub args: Vec<String>,
 }
 
-/// What to run: a component file, named for `argv[0]`.
+/// What to run: a component file, named for `argv[0]`, with its project's `[run]` table.
 struct Runnable {
     path: PathBuf,
     program_name: String,
+    project_run: RunConfig,
 }
 
 /// Builds if needed, then runs; returns the guest's exit code.
@@ -98,9 +43,12 @@ struct Runnable {
 /// Build errors; a missing file, a core module, a library component or a non-wasm file;
 /// a directory grant that does not exist; a trap (exit code [`kiln_runtime::TRAP_EXIT_CODE`]).
 pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
-    // Check grants before building or compiling, so a typo fails fast.
-    let capabilities = capabilities(opts)?;
+    // Check the command line's grants before building or compiling, so a typo fails fast.
+    let _ = capabilities(&opts.run, opts, String::new())?;
     let runnable = locate(shell, opts)?;
+    let mut config = runnable.project_run.clone();
+    config.merge(opts.run.clone());
+    let capabilities = capabilities(&config, opts, runnable.program_name.clone())?;
 
     let bytes = fs_err::read(&runnable.path)?;
     let shown = crate::fsutil::display_relative(&runnable.path);
@@ -124,7 +72,8 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: crate::env_vars::cache_dir(),
-        ..RuntimeConfig::default()
+        fuel: config.fuel.is_some(),
+        max_wasm_stack: config.max_wasm_stack,
     })?;
     let loaded = runtime
         .load(&bytes)
@@ -148,20 +97,16 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
                     .unwrap_or_default()
             ),
         ),
+        // Only single-file executables load embedded code.
+        CodeSource::Embedded | CodeSource::Recompiled { .. } => {}
     }
     shell.verbose_status("Running", format_args!("`{shown}`"));
 
-    let mut capabilities = capabilities;
-    capabilities.args.insert(0, runnable.program_name);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let outcome = tokio.block_on(runtime.run_command(
-        &loaded,
-        &capabilities,
-        &kiln_runtime::Limits::default(),
-    ));
+    let outcome = tokio.block_on(runtime.run_command(&loaded, &capabilities, &config.limits()));
     match outcome {
         Ok(status) => Ok(status.code),
         Err(kiln_runtime::Error::NotACommand { exports }) => Err(not_a_command(&shown, &exports)),
@@ -199,48 +144,22 @@ fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
     )
 }
 
-/// Resolves the grants into [`Capabilities`] (without `argv[0]`).
-fn capabilities(opts: &RunOptions) -> anyhow::Result<Capabilities> {
-    let mut caps = Capabilities {
-        args: opts.args.clone(),
-        ..Capabilities::default()
-    };
-    if opts.inherit_env {
-        caps.env = crate::env_vars::host_vars();
-    }
-    for grant in &opts.env {
-        let value = match &grant.value {
-            Some(value) => value.clone(),
-            None => match crate::env_vars::host_var(&grant.name) {
-                Some(value) => value,
-                None => continue, // `--env NAME` with NAME unset on the host grants nothing.
-            },
-        };
-        caps.env.retain(|(k, _)| k != &grant.name);
-        caps.env.push((grant.name.clone(), value));
-    }
-    for grant in &opts.dirs {
-        let host = opts.cwd.join(&grant.host);
-        match std::fs::metadata(&host) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => bail!(
-                "cannot grant `--dir {}`: `{}` is not a directory",
-                grant.host.display(),
-                grant.host.display()
-            ),
-            Err(_) => bail!(
-                "cannot grant `--dir {}`: the directory `{}` does not exist",
-                grant.host.display(),
-                host.display()
-            ),
-        }
-        caps.preopens.push(Preopen {
-            host,
-            guest: grant.guest.clone(),
-            read_only: false,
-        });
-    }
-    Ok(caps)
+/// Resolves grants against the host, with `program` as `argv[0]`.
+fn capabilities(
+    config: &RunConfig,
+    opts: &RunOptions,
+    program: String,
+) -> anyhow::Result<kiln_runtime::Capabilities> {
+    let mut args = vec![program];
+    args.extend(opts.args.iter().cloned());
+    config
+        .capabilities(
+            &opts.cwd,
+            args,
+            crate::env_vars::host_var,
+            crate::env_vars::host_vars,
+        )
+        .map_err(anyhow::Error::msg)
 }
 
 /// Finds (and if needed builds) the component to run.
@@ -264,6 +183,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                 return Ok(Runnable {
                     path: full,
                     program_name,
+                    project_run: RunConfig::default(),
                 });
             } else {
                 bail!("`{}` does not exist", path.display());
@@ -275,46 +195,13 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
     Ok(Runnable {
         path: artifact.path,
         program_name: artifact.name,
+        project_run: project.manifest.run.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_grants() {
-        assert_eq!(
-            "data::/data".parse::<DirGrant>().unwrap(),
-            DirGrant {
-                host: "data".into(),
-                guest: "/data".into()
-            }
-        );
-        assert_eq!(
-            "data".parse::<DirGrant>().unwrap(),
-            DirGrant {
-                host: "data".into(),
-                guest: "data".into()
-            }
-        );
-        assert!("::/x".parse::<DirGrant>().is_err());
-        assert_eq!(
-            "A=b=c".parse::<EnvGrant>().unwrap(),
-            EnvGrant {
-                name: "A".into(),
-                value: Some("b=c".into())
-            }
-        );
-        assert_eq!(
-            "A".parse::<EnvGrant>().unwrap(),
-            EnvGrant {
-                name: "A".into(),
-                value: None
-            }
-        );
-        assert!("=x".parse::<EnvGrant>().is_err());
-    }
 
     #[test]
     fn library_and_http_components_get_different_messages() {

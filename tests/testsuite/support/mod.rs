@@ -81,6 +81,40 @@ impl Env {
         to
     }
 
+    /// The probe guest (`tests/fixtures/probe-guest`), built once per test run, copied to
+    /// `probe.wasm` under the scratch root.
+    pub fn probe(&self) -> PathBuf {
+        static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        let built = BUILT.get_or_init(|| {
+            let shared = Env::new();
+            let project = shared.project_fixture("probe-guest");
+            shared.kiln(&["build", "-q"]).cwd(&project).run().success();
+            let wasm = project.join("target/kiln/debug/probe-guest.wasm");
+            // Kept in cargo's scratch space for integration tests, written by rename so that
+            // concurrent test runs never see half a file.
+            let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let kept = keep.join("probe.wasm");
+            let tmp = keep.join(format!("probe.wasm.{}", std::process::id()));
+            fs_err::copy(&wasm, &tmp).unwrap();
+            fs_err::rename(&tmp, &kept).unwrap();
+            kept
+        });
+        let to = self.path("probe.wasm");
+        fs_err::copy(built, &to).unwrap();
+        to
+    }
+
+    /// A program other than kiln (e.g. a built executable), started in the scratch root with
+    /// an empty environment except `PATH`, which holds no kiln.
+    pub fn program(&self, program: &Path, args: &[&str]) -> Kiln {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(self.root())
+            .env_clear()
+            .env("PATH", "/nonexistent");
+        Kiln { cmd, stdin: None }
+    }
+
     /// `kiln new NAME [ARGS]` that must succeed; returns the project directory.
     pub fn new_project(&self, name: &str, extra: &[&str]) -> PathBuf {
         let mut args = vec!["new", name];
@@ -121,6 +155,13 @@ impl Kiln {
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(key, value);
         self
+    }
+
+    /// Runs and also returns the wall-clock time it took.
+    pub fn run_timed(self) -> (Output, std::time::Duration) {
+        let start = std::time::Instant::now();
+        let out = self.run();
+        (out, start.elapsed())
     }
 
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {

@@ -1,0 +1,125 @@
+//! `kiln build --exe`: a single-file native executable — the `kiln-runner` binary with the
+//! component, its precompiled code and the `[run]` settings appended (format:
+//! [`kiln_runtime::exe`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kiln_runtime::exe::{self, ExeSettings};
+use kiln_runtime::{Runtime, RuntimeConfig};
+use serde_json::json;
+
+use crate::errors::hinted;
+use crate::manifest::Project;
+use crate::ops::build::{Artifact, Profile};
+use crate::shell::{MessageFormat, Shell, human_size};
+
+/// The runner's file name on this platform.
+fn runner_file_name() -> String {
+    format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// Finds `kiln-runner`: `KILN_RUNNER` when set, else beside the running kiln.
+fn find_runner() -> anyhow::Result<PathBuf> {
+    if let Some(path) = crate::env_vars::runner() {
+        anyhow::ensure!(
+            path.is_file(),
+            "KILN_RUNNER points at `{}`, which is not a file",
+            path.display()
+        );
+        return Ok(path);
+    }
+    let kiln = std::env::current_exe().context("cannot find kiln's own executable")?;
+    let beside = kiln.with_file_name(runner_file_name());
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(hinted(
+        format!(
+            "`{}` is missing, so kiln cannot make executables",
+            beside.display()
+        ),
+        "kiln-runner is installed with kiln (`./install.sh`, or `cargo install --path . --bins`); \
+         or point KILN_RUNNER at one",
+    ))
+}
+
+/// Writes `target/kiln/<profile>/<name>` for a built component, unless an identical one is
+/// already there. Returns its path.
+///
+/// # Errors
+///
+/// A missing runner, a component Wasmtime cannot compile, or a failure to write.
+pub fn package(
+    shell: &Shell,
+    project: &Project,
+    artifact: &Artifact,
+    profile: Profile,
+    format: MessageFormat,
+) -> anyhow::Result<PathBuf> {
+    let runner_path = find_runner()?;
+    let runner_file = fs_err::read(&runner_path)?;
+    let runner = exe::runner_part(&runner_file);
+    let run = project.manifest.run.clone();
+    let settings = ExeSettings {
+        name: artifact.name.clone(),
+        component_sha256: artifact.sha256.clone(),
+        fuel_metering: run.fuel.is_some(),
+        run,
+    };
+    let out_path =
+        artifact
+            .path
+            .with_file_name(format!("{}{}", artifact.name, std::env::consts::EXE_SUFFIX));
+    let shown = crate::fsutil::display_relative(&out_path);
+
+    let fresh = is_current(&out_path, runner, &settings);
+    let size = if let Some(size) = fresh {
+        size
+    } else {
+        shell.status("Packaging", format_args!("{shown}"));
+        let component = fs_err::read(&artifact.path)?;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            fuel: settings.fuel_metering,
+            max_wasm_stack: settings.run.max_wasm_stack,
+        })?;
+        let precompiled = runtime
+            .precompile_portable(&component)
+            .with_context(|| format!("failed to compile `{}` for this host", artifact.name))?;
+        let bytes = exe::assemble(runner, &settings, &component, &precompiled);
+        crate::fsutil::write_atomic_mode(&out_path, &bytes, 0o755)?;
+        bytes.len() as u64
+    };
+    match format {
+        MessageFormat::Human => shell.status(
+            "Packaged",
+            format_args!(
+                "{} {shown} ({}: runner {} + component and compiled code)",
+                profile.dir_name(),
+                human_size(size),
+                human_size(runner.len() as u64)
+            ),
+        ),
+        MessageFormat::Json => shell.json(&json!({
+            "reason": "artifact",
+            "name": artifact.name,
+            "profile": profile.dir_name(),
+            "kind": "executable",
+            "path": out_path,
+            "size": size,
+            "runner-size": runner.len(),
+            "fresh": fresh.is_some(),
+        })),
+    }
+    Ok(out_path)
+}
+
+/// The size of the executable at `path` when it already holds this runner and these settings
+/// (which name the component by digest), so nothing needs writing.
+fn is_current(path: &Path, runner: &[u8], settings: &ExeSettings) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let payload = exe::read(&bytes).ok()?;
+    (payload.settings == *settings && exe::runner_part(&bytes) == runner)
+        .then_some(bytes.len() as u64)
+}

@@ -1,0 +1,438 @@
+//! What a run is granted and how it is bounded, as written by people: `--dir HOST[::GUEST][:ro]`,
+//! `--env NAME[=VALUE]`, durations such as `1s` and sizes such as `64MiB`. Kiln.toml's `[run]`
+//! table, `kiln run`'s flags and a single-file executable's embedded settings all use these
+//! forms, so they parse here, once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Capabilities, Limits, Preopen};
+
+/// A directory grant, `HOST[::GUEST][:ro]`: the host directory `HOST` (relative to the
+/// current directory of the run) appears at `GUEST` in the guest (the host path as written
+/// when omitted), read-write unless `:ro` ends the grant (`:rw` is accepted too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DirGrant {
+    /// The host directory, as written.
+    pub host: PathBuf,
+    /// Where the guest sees it.
+    pub guest: String,
+    /// True for `:ro`: the guest may read but not create, write, rename or delete.
+    pub read_only: bool,
+}
+
+impl std::str::FromStr for DirGrant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (rest, read_only) = if let Some(rest) = s.strip_suffix(":ro") {
+            (rest, true)
+        } else if let Some(rest) = s.strip_suffix(":rw") {
+            (rest, false)
+        } else {
+            (s, false)
+        };
+        let (host, guest) = match rest.split_once("::") {
+            Some((host, guest)) => (host, guest),
+            None => (rest, rest),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!(
+                "expected HOST, HOST::GUEST or HOST::GUEST:ro, got `{s}`"
+            ));
+        }
+        Ok(DirGrant {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            read_only,
+        })
+    }
+}
+
+impl std::fmt::Display for DirGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = self.host.display().to_string();
+        if host == self.guest {
+            f.write_str(&host)?;
+        } else {
+            write!(f, "{host}::{}", self.guest)?;
+        }
+        if self.read_only {
+            f.write_str(":ro")?;
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for DirGrant {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DirGrant> for String {
+    fn from(grant: DirGrant) -> String {
+        grant.to_string()
+    }
+}
+
+/// An environment variable grant, `NAME=VALUE`, or `NAME` alone to pass the host's value
+/// through (nothing is granted when the host does not have it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EnvGrant {
+    /// The variable name.
+    pub name: String,
+    /// The value; `None` passes the host's through.
+    pub value: Option<String>,
+}
+
+impl std::str::FromStr for EnvGrant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, value) = match s.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (s, None),
+        };
+        if name.is_empty() {
+            return Err(format!("expected NAME or NAME=VALUE, got `{s}`"));
+        }
+        Ok(EnvGrant {
+            name: name.to_string(),
+            value,
+        })
+    }
+}
+
+impl std::fmt::Display for EnvGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if let Some(value) = &self.value {
+            write!(f, "={value}")?;
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for EnvGrant {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<EnvGrant> for String {
+    fn from(grant: EnvGrant) -> String {
+        grant.to_string()
+    }
+}
+
+/// Parses a duration such as `1s`, `500ms`, `2m` or `1h 30m` (the `humantime` format).
+///
+/// # Errors
+///
+/// A message naming the input when it is not a duration, or when it is zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration such as `10s` or `500ms`: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("`{s}` is zero; leave the limit out for no limit"));
+    }
+    Ok(d)
+}
+
+/// Parses a size in bytes such as `64MiB`, `1 GiB`, `512KiB` or `1048576` (binary units are
+/// powers of 1024; `MB` and `GB` are powers of 1000, as `bytesize` reads them).
+///
+/// # Errors
+///
+/// A message naming the input when it is not a size, is zero, or does not fit in `usize`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}` is not a size such as `64MiB` or `1GiB`: {e}"))?;
+    if size.as_u64() == 0 {
+        return Err(format!("`{s}` is zero; leave the limit out for no limit"));
+    }
+    usize::try_from(size.as_u64()).map_err(|_| format!("`{s}` is too large for this machine"))
+}
+
+/// Renders a size the way [`parse_size`] reads it back (`64MiB`, or bytes when not whole).
+pub fn format_size(bytes: usize) -> String {
+    const UNITS: [&str; 4] = ["GiB", "MiB", "KiB", "B"];
+    for (i, unit) in UNITS.iter().enumerate() {
+        let scale = 1usize << (10 * (3 - i));
+        if bytes >= scale && bytes.is_multiple_of(scale) {
+            return format!("{}{unit}", bytes / scale);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Everything a run is granted and bounded by, before it meets a host: the `[run]` table of
+/// Kiln.toml, the flags of `kiln run`, and what a single-file executable carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunConfig {
+    /// Directories to grant.
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables to grant, after `inherit_env`; later grants win.
+    #[serde(default)]
+    pub env: Vec<EnvGrant>,
+    /// Grant every host environment variable.
+    #[serde(default)]
+    pub inherit_env: bool,
+    /// Grant the host's network: TCP and UDP sockets and name lookups.
+    #[serde(default)]
+    pub inherit_network: bool,
+    /// Wall-clock limit (`humantime` form, e.g. `10s`).
+    #[serde(default, with = "duration_opt")]
+    pub timeout: Option<Duration>,
+    /// Linear-memory limit in bytes (written as a size, e.g. `64MiB`).
+    #[serde(default, with = "size_opt")]
+    pub max_memory: Option<usize>,
+    /// Fuel limit (units, roughly wasm instructions).
+    pub fuel: Option<u64>,
+    /// Wasm stack limit in bytes (written as a size); the engine default when `None`.
+    #[serde(default, with = "size_opt")]
+    pub max_wasm_stack: Option<usize>,
+}
+
+impl RunConfig {
+    /// The limits for [`crate::Runtime::run_command`].
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+            max_memory: self.max_memory,
+            fuel: self.fuel,
+        }
+    }
+
+    /// Adds `other` on top of `self`: grants accumulate, limits and switches set in `other`
+    /// win.
+    pub fn merge(&mut self, other: RunConfig) {
+        self.dirs.extend(other.dirs);
+        self.env.extend(other.env);
+        self.inherit_env |= other.inherit_env;
+        self.inherit_network |= other.inherit_network;
+        self.timeout = other.timeout.or(self.timeout);
+        self.max_memory = other.max_memory.or(self.max_memory);
+        self.fuel = other.fuel.or(self.fuel);
+        self.max_wasm_stack = other.max_wasm_stack.or(self.max_wasm_stack);
+    }
+
+    /// Resolves the grants against a host: directories relative to `cwd` (each must exist
+    /// and be a directory), `NAME`-only variables through `host_var`, `inherit_env` through
+    /// `host_vars`. `args` become `argv` as given (include the program name first).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the grant when a directory does not exist or is not a directory.
+    pub fn capabilities(
+        &self,
+        cwd: &Path,
+        args: Vec<String>,
+        host_var: impl Fn(&str) -> Option<String>,
+        host_vars: impl FnOnce() -> Vec<(String, String)>,
+    ) -> Result<Capabilities, String> {
+        let mut caps = Capabilities {
+            args,
+            inherit_network: self.inherit_network,
+            ..Capabilities::default()
+        };
+        if self.inherit_env {
+            caps.env = host_vars();
+        }
+        for grant in &self.env {
+            let value = match &grant.value {
+                Some(value) => value.clone(),
+                None => match host_var(&grant.name) {
+                    Some(value) => value,
+                    None => continue,
+                },
+            };
+            caps.env.retain(|(k, _)| k != &grant.name);
+            caps.env.push((grant.name.clone(), value));
+        }
+        for grant in &self.dirs {
+            let host = cwd.join(&grant.host);
+            match std::fs::metadata(&host) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "cannot grant `--dir {grant}`: `{}` is not a directory",
+                        grant.host.display()
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "cannot grant `--dir {grant}`: the directory `{}` does not exist",
+                        host.display()
+                    ));
+                }
+            }
+            caps.preopens.push(Preopen {
+                host,
+                guest: grant.guest.clone(),
+                read_only: grant.read_only,
+            });
+        }
+        Ok(caps)
+    }
+}
+
+mod duration_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| super::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+mod size_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(n: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => s.serialize_str(&super::format_size(*n)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        match Option::<Size>::deserialize(d)? {
+            None => Ok(None),
+            Some(Size::Bytes(n)) => super::parse_size(&n.to_string())
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            Some(Size::Text(t)) => super::parse_size(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_grants() {
+        let g: DirGrant = "data::/data:ro".parse().unwrap();
+        assert_eq!(
+            g,
+            DirGrant {
+                host: "data".into(),
+                guest: "/data".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(g.to_string(), "data::/data:ro");
+        let g: DirGrant = "data".parse().unwrap();
+        assert_eq!((g.guest.as_str(), g.read_only), ("data", false));
+        let g: DirGrant = "a::b:rw".parse().unwrap();
+        assert_eq!((g.guest.as_str(), g.read_only), ("b", false));
+        assert!("::/x".parse::<DirGrant>().is_err());
+        assert!(":ro".parse::<DirGrant>().is_err());
+    }
+
+    #[test]
+    fn env_grants() {
+        let g: EnvGrant = "A=b=c".parse().unwrap();
+        assert_eq!((g.name.as_str(), g.value.as_deref()), ("A", Some("b=c")));
+        let g: EnvGrant = "A".parse().unwrap();
+        assert_eq!(g.value, None);
+        assert!("=x".parse::<EnvGrant>().is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1 GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert_eq!(format_size(64 << 20), "64MiB");
+        assert_eq!(format_size(1000), "1000B");
+        assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn run_config_round_trips_and_merges() {
+        let mut base = RunConfig {
+            dirs: vec!["data::/data:ro".parse().unwrap()],
+            timeout: Some(Duration::from_secs(5)),
+            max_memory: Some(64 << 20),
+            ..RunConfig::default()
+        };
+        let json = serde_json::to_string(&base).unwrap();
+        assert_eq!(serde_json::from_str::<RunConfig>(&json).unwrap(), base);
+        base.merge(RunConfig {
+            dirs: vec!["out".parse().unwrap()],
+            timeout: Some(Duration::from_secs(1)),
+            ..RunConfig::default()
+        });
+        assert_eq!(base.dirs.len(), 2);
+        assert_eq!(base.timeout, Some(Duration::from_secs(1)));
+        assert_eq!(base.max_memory, Some(64 << 20));
+    }
+
+    #[test]
+    fn capabilities_resolve_against_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let config = RunConfig {
+            dirs: vec!["data::/d:ro".parse().unwrap()],
+            env: vec![
+                "SET=1".parse().unwrap(),
+                "PASSED".parse().unwrap(),
+                "MISSING".parse().unwrap(),
+            ],
+            ..RunConfig::default()
+        };
+        let host = |name: &str| (name == "PASSED").then(|| "yes".to_string());
+        let caps = config
+            .capabilities(dir.path(), vec!["prog".into()], host, Vec::new)
+            .unwrap();
+        assert_eq!(
+            caps.env,
+            [("SET".into(), "1".into()), ("PASSED".into(), "yes".into())]
+        );
+        assert!(caps.preopens[0].read_only);
+        assert!(!caps.inherit_network);
+        let missing = RunConfig {
+            dirs: vec!["nope".parse().unwrap()],
+            ..RunConfig::default()
+        };
+        let err = missing
+            .capabilities(dir.path(), vec![], host, Vec::new)
+            .unwrap_err();
+        assert!(err.contains("`--dir nope`"), "{err}");
+    }
+}
