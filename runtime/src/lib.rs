@@ -22,6 +22,7 @@
 
 pub mod exe;
 mod grants;
+pub mod serve;
 
 pub use grants::{DirGrant, EnvGrant, RunConfig, format_size, parse_duration, parse_size};
 
@@ -89,6 +90,20 @@ pub enum Error {
     NotACommand {
         /// What the component does export (fully qualified names).
         exports: Vec<String>,
+    },
+    /// The component does not export `wasi:http/incoming-handler`, so it cannot be served.
+    #[error("the component does not export `wasi:http/incoming-handler`, so it cannot be served")]
+    NotAnHttpComponent {
+        /// What the component does export (fully qualified names).
+        exports: Vec<String>,
+    },
+    /// The server's address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why not.
+        source: std::io::Error,
     },
     /// A preopened directory could not be opened on the host.
     #[error("cannot grant directory `{}`: {source}", host.display())]
@@ -449,6 +464,47 @@ impl Runtime {
             return Err(Error::NotACommand { exports });
         }
 
+        let mut store = self.new_store(caps, limits)?;
+        // One increment of the epoch, after the timeout, ends this store's run.
+        if let Some(timeout) = limits.timeout {
+            store.set_epoch_deadline(1);
+            let engine = self.engine.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(timeout);
+                engine.increment_epoch();
+            });
+        }
+
+        let mut linker = Linker::<HostState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
+            .await
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let run = command.wasi_cli_run().call_run(&mut store);
+        let result = match limits.timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, run).await {
+                Ok(result) => result,
+                Err(_) => return Err(Error::Timeout { limit: timeout }),
+            },
+            None => run.await,
+        };
+        match result {
+            Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
+            Ok(Err(())) => Ok(ExitStatus { code: 1 }),
+            Err(error) => {
+                if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    return Ok(ExitStatus { code: exit.0 });
+                }
+                Err(self.guest_error(&error, limits, store.data()))
+            }
+        }
+    }
+
+    /// A store for one guest run: WASI context from `caps` (stdio inherited), the memory
+    /// limiter, fuel, and epoch interruption armed (the deadline is the caller's; none set
+    /// here means "never").
+    fn new_store(&self, caps: &Capabilities, limits: &Limits) -> Result<Store<HostState>, Error> {
         let mut builder = WasiCtx::builder();
         builder.inherit_stdio().args(&caps.args);
         if caps.inherit_network {
@@ -489,15 +545,18 @@ impl Runtime {
                     source: std::io::Error::other(format!("{e:#}")),
                 })?;
         }
-        let limiter = MemoryLimiter {
-            max: limits.max_memory,
-            total: 0,
-            refused: None,
-        };
         let state = HostState {
             ctx: builder.build(),
             table: ResourceTable::new(),
-            limiter,
+            limiter: MemoryLimiter {
+                max: limits.max_memory,
+                total: 0,
+                refused: None,
+            },
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            hooks: serve::NetworkHooks {
+                allow_outgoing: caps.inherit_network,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -506,78 +565,46 @@ impl Runtime {
                 .set_fuel(fuel)
                 .map_err(|e| Error::Engine(format!("fuel: {e:#}")))?;
         }
-        // Epoch interruption stops wasm code; the timer below stops waits in host calls.
-        match limits.timeout {
-            Some(timeout) => {
-                store.set_epoch_deadline(1);
-                store.epoch_deadline_trap();
-                let engine = self.engine.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(timeout);
-                    engine.increment_epoch();
-                });
-            }
-            None => store.set_epoch_deadline(u64::MAX),
-        }
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(u64::MAX);
+        Ok(store)
+    }
 
-        let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
-            .await
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let run = command.wasi_cli_run().call_run(&mut store);
-        let result = match limits.timeout {
-            Some(timeout) => match tokio::time::timeout(timeout, run).await {
-                Ok(result) => result,
-                Err(_) => return Err(Error::Timeout { limit: timeout }),
+    /// Names what stopped a guest: a limit (by the trap and the store's limiter) or a trap.
+    fn guest_error(&self, error: &wasmtime::Error, limits: &Limits, state: &HostState) -> Error {
+        let backtrace = error
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|bt| bt.to_string())
+            .unwrap_or_default();
+        let trap = error.downcast_ref::<wasmtime::Trap>().copied();
+        match (trap, *limits) {
+            (
+                Some(wasmtime::Trap::Interrupt),
+                Limits {
+                    timeout: Some(limit),
+                    ..
+                },
+            ) => Error::Timeout { limit },
+            (
+                Some(wasmtime::Trap::OutOfFuel),
+                Limits {
+                    fuel: Some(fuel), ..
+                },
+            ) => Error::FuelExhausted { fuel },
+            (Some(wasmtime::Trap::StackOverflow), _) => Error::StackExhausted {
+                limit: self.max_wasm_stack,
+                backtrace,
             },
-            None => run.await,
-        };
-        match result {
-            Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
-            Ok(Err(())) => Ok(ExitStatus { code: 1 }),
-            Err(error) => {
-                if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                    return Ok(ExitStatus { code: exit.0 });
+            _ => match (state.limiter.refused, limits.max_memory) {
+                (Some(requested), Some(limit)) => Error::MemoryLimit { limit, requested },
+                _ => {
+                    let trap = match trap {
+                        Some(trap) => trap.to_string(),
+                        None => format!("{:#}", error.root_cause()),
+                    };
+                    Error::Trap { trap, backtrace }
                 }
-                let backtrace = error
-                    .downcast_ref::<wasmtime::WasmBacktrace>()
-                    .map(|bt| bt.to_string())
-                    .unwrap_or_default();
-                let trap = error.downcast_ref::<wasmtime::Trap>().copied();
-                match (trap, *limits) {
-                    (
-                        Some(wasmtime::Trap::Interrupt),
-                        Limits {
-                            timeout: Some(limit),
-                            ..
-                        },
-                    ) => Err(Error::Timeout { limit }),
-                    (
-                        Some(wasmtime::Trap::OutOfFuel),
-                        Limits {
-                            fuel: Some(fuel), ..
-                        },
-                    ) => Err(Error::FuelExhausted { fuel }),
-                    (Some(wasmtime::Trap::StackOverflow), _) => Err(Error::StackExhausted {
-                        limit: self.max_wasm_stack,
-                        backtrace,
-                    }),
-                    _ => match (store.data().limiter.refused, limits.max_memory) {
-                        (Some(requested), Some(limit)) => {
-                            Err(Error::MemoryLimit { limit, requested })
-                        }
-                        _ => {
-                            let trap = match trap {
-                                Some(trap) => trap.to_string(),
-                                None => format!("{:#}", error.root_cause()),
-                            };
-                            Err(Error::Trap { trap, backtrace })
-                        }
-                    },
-                }
-            }
+            },
         }
     }
 }
@@ -587,6 +614,18 @@ struct HostState {
     ctx: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    hooks: serve::NetworkHooks,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
 }
 
 /// Enforces [`Limits::max_memory`] over the total of all linear memories in the store.

@@ -9,6 +9,7 @@ pub mod build;
 pub mod inspect;
 pub mod new;
 pub mod run;
+pub mod serve;
 pub mod templates;
 
 /// kiln: build, run and ship WebAssembly components.
@@ -44,6 +45,7 @@ pub enum Command {
     Templates(templates::Args),
     Build(build::Args),
     Run(run::Args),
+    Serve(serve::Args),
     Inspect(inspect::Args),
 }
 
@@ -65,6 +67,7 @@ pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
         Command::Templates(args) => templates::exec(shell, args),
         Command::Build(args) => build::exec(shell, args),
         Command::Run(args) => run::exec(shell, args),
+        Command::Serve(args) => serve::exec(shell, args),
         Command::Inspect(args) => inspect::exec(shell, args),
     }
 }

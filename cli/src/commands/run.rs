@@ -27,6 +27,41 @@ pub struct Args {
     /// A component (.wasm), or a project directory or manifest [default: the project here].
     pub path: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub grants: GrantArgs,
+
+    /// Build with the release profile before running.
+    #[arg(short, long)]
+    pub release: bool,
+
+    /// Path to the project's Kiln.toml or Cargo.toml.
+    #[arg(long, value_name = "PATH", conflicts_with = "path")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Arguments for the guest.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    let opts = RunOptions {
+        path: args.path,
+        manifest_path: args.manifest_path,
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        profile: if args.release {
+            Profile::Release
+        } else {
+            Profile::Debug
+        },
+        run: args.grants.into_config(),
+        args: args.args,
+    };
+    crate::ops::run::run(shell, &opts)
+}
+
+/// Capabilities and limits, shared by `kiln run` and `kiln serve`.
+#[derive(Debug, clap::Args)]
+pub struct GrantArgs {
     /// Grant a host directory, at GUEST in the guest (default: the same path); `:ro` makes
     /// it read-only.
     #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]
@@ -60,41 +95,20 @@ pub struct Args {
     /// Limit the guest's wasm stack (e.g. `1MiB`) [default: 512KiB].
     #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_size)]
     pub max_wasm_stack: Option<usize>,
-
-    /// Build with the release profile before running.
-    #[arg(short, long)]
-    pub release: bool,
-
-    /// Path to the project's Kiln.toml or Cargo.toml.
-    #[arg(long, value_name = "PATH", conflicts_with = "path")]
-    pub manifest_path: Option<PathBuf>,
-
-    /// Arguments for the guest.
-    #[arg(last = true, value_name = "ARGS")]
-    pub args: Vec<String>,
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let opts = RunOptions {
-        path: args.path,
-        manifest_path: args.manifest_path,
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
-        profile: if args.release {
-            Profile::Release
-        } else {
-            Profile::Debug
-        },
-        run: RunConfig {
-            dirs: args.dirs,
-            env: args.env,
-            inherit_env: args.inherit_env,
-            inherit_network: args.inherit_network,
-            timeout: args.timeout,
-            max_memory: args.max_memory,
-            fuel: args.fuel,
-            max_wasm_stack: args.max_wasm_stack,
-        },
-        args: args.args,
-    };
-    crate::ops::run::run(shell, &opts)
+impl GrantArgs {
+    /// The flags as a [`RunConfig`], to merge over Kiln.toml's `[run]`.
+    pub fn into_config(self) -> RunConfig {
+        RunConfig {
+            dirs: self.dirs,
+            env: self.env,
+            inherit_env: self.inherit_env,
+            inherit_network: self.inherit_network,
+            timeout: self.timeout,
+            max_memory: self.max_memory,
+            fuel: self.fuel,
+            max_wasm_stack: self.max_wasm_stack,
+        }
+    }
 }

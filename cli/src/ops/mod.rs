@@ -6,3 +6,4 @@ pub mod exe;
 pub mod inspect;
 pub mod new;
 pub mod run;
+pub mod serve;

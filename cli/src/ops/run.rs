@@ -36,19 +36,31 @@ struct Runnable {
     project_run: RunConfig,
 }
 
-/// Builds if needed, then runs; returns the guest's exit code.
-///
-/// # Errors
-///
-/// Build errors; a missing file, a core module, a library component or a non-wasm file;
-/// a directory grant that does not exist; a trap (exit code [`kiln_runtime::TRAP_EXIT_CODE`]).
-pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
+/// A component located (built if needed), checked, and compiled or loaded from the cache.
+pub struct Prepared {
+    /// The runtime it was loaded into.
+    pub runtime: Runtime,
+    /// The compiled component.
+    pub loaded: kiln_runtime::LoadedComponent,
+    /// Its path as shown to the user.
+    pub shown: String,
+    /// Kiln.toml's `[run]` with the command line's grants and limits merged over it.
+    pub config: RunConfig,
+    /// `argv[0]` for the guest.
+    pub program_name: String,
+}
+
+/// The steps `kiln run` and `kiln serve` share: check the command line's grants, locate or
+/// build the component, refuse what is not a component (`what` says what the command
+/// runs), and load it.
+pub fn prepare(shell: &Shell, opts: &RunOptions, what: &str) -> anyhow::Result<Prepared> {
     // Check the command line's grants before building or compiling, so a typo fails fast.
     let _ = capabilities(&opts.run, opts, String::new())?;
     let runnable = locate(shell, opts)?;
     let mut config = runnable.project_run.clone();
     config.merge(opts.run.clone());
-    let capabilities = capabilities(&config, opts, runnable.program_name.clone())?;
+    // And the merged ones, which include the project's.
+    let _ = capabilities(&config, opts, String::new())?;
 
     let bytes = fs_err::read(&runnable.path)?;
     let shown = crate::fsutil::display_relative(&runnable.path);
@@ -57,8 +69,10 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
         WasmKind::CoreModule => {
             return Err(hinted(
                 format!("`{shown}` is a core module, not a component"),
-                "`kiln run` runs components that export `wasi:cli/run`; build for `wasm32-wasip2`, \
-                 or turn a WASI preview1 module into a component with `wasm-tools component new --adapt`",
+                format!(
+                    "{what}; build for `wasm32-wasip2`, or turn a WASI preview1 module into a \
+                     component with `wasm-tools component new --adapt`"
+                ),
             ));
         }
         WasmKind::NotWasm => {
@@ -100,6 +114,34 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
         // Only single-file executables load embedded code.
         CodeSource::Embedded | CodeSource::Recompiled { .. } => {}
     }
+    Ok(Prepared {
+        runtime,
+        loaded,
+        shown,
+        config,
+        program_name: runnable.program_name,
+    })
+}
+
+/// Builds if needed, then runs; returns the guest's exit code.
+///
+/// # Errors
+///
+/// Build errors; a missing file, a core module, a library component or a non-wasm file;
+/// a directory grant that does not exist; a trap (exit code [`kiln_runtime::TRAP_EXIT_CODE`]).
+pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
+    let Prepared {
+        runtime,
+        loaded,
+        shown,
+        config,
+        program_name,
+    } = prepare(
+        shell,
+        opts,
+        "`kiln run` runs components that export `wasi:cli/run`",
+    )?;
+    let capabilities = capabilities(&config, opts, program_name)?;
     shell.verbose_status("Running", format_args!("`{shown}`"));
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -134,7 +176,9 @@ fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
     if let Some(handler) = world.http_handler_export() {
         return hinted(
             format!("`{shown}` is an HTTP component (it exports `{handler}`), not a command"),
-            "`kiln run` runs `wasi:cli/command` components, which export `wasi:cli/run`",
+            format!(
+                "serve it with `kiln serve {shown}`; `kiln run` runs `wasi:cli/command` components"
+            ),
         );
     }
     hinted(
@@ -145,7 +189,7 @@ fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
 }
 
 /// Resolves grants against the host, with `program` as `argv[0]`.
-fn capabilities(
+pub(crate) fn capabilities(
     config: &RunConfig,
     opts: &RunOptions,
     program: String,

@@ -1,0 +1,201 @@
+//! `kiln serve`: build when stale (inside a project) or take a `.wasm` file, then serve it as
+//! a `wasi:http/proxy` component until Ctrl-C.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use kiln_runtime::serve::{ServeEvent, ServeOptions as RuntimeServeOptions};
+use serde_json::json;
+
+use crate::errors::hinted;
+use crate::ops::run::{Prepared, RunOptions, prepare};
+use crate::shell::{MessageFormat, Shell};
+
+/// Resolved `kiln serve` settings.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// What to serve and with which grants and limits (`args` unused).
+    pub run: RunOptions,
+    /// The address to bind.
+    pub addr: SocketAddr,
+    /// The largest request body accepted, in bytes.
+    pub max_request_body: u64,
+    /// Human or JSON output.
+    pub format: MessageFormat,
+}
+
+/// Serves until Ctrl-C.
+///
+/// # Errors
+///
+/// Build errors; a file that is not an HTTP component; an address that cannot be bound.
+pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
+    let Prepared {
+        runtime,
+        loaded,
+        shown,
+        config,
+        program_name,
+    } = prepare(
+        shell,
+        &opts.run,
+        "`kiln serve` serves components that export `wasi:http/incoming-handler`",
+    )?;
+    let capabilities = crate::ops::run::capabilities(&config, &opts.run, program_name)?;
+    let options = RuntimeServeOptions {
+        capabilities,
+        limits: config.limits(),
+        max_request_body: opts.max_request_body,
+        ..RuntimeServeOptions::default()
+    };
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    tokio.block_on(async {
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let server = match runtime
+            .bind_http(&loaded, opts.addr, options, events)
+            .await
+        {
+            Ok(server) => server,
+            Err(kiln_runtime::Error::NotAnHttpComponent { exports }) => {
+                let hint = if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
+                    format!("it is a command: run it with `kiln run {shown}`")
+                } else {
+                    "an HTTP component exports `wasi:http/incoming-handler` (the `wasi:http/proxy` \
+                     world); `kiln new --template rust-http` makes one"
+                        .to_string()
+                };
+                return Err(hinted(
+                    format!("`{shown}` is not an HTTP component: it does not export `wasi:http/incoming-handler`"),
+                    hint,
+                ));
+            }
+            Err(error) => return Err(error).with_context(|| format!("failed to serve `{shown}`")),
+        };
+        let addr = server.local_addr().context("cannot read the bound address")?;
+        let url = format!("http://{addr}");
+        match opts.format {
+            MessageFormat::Human => {
+                shell.status("Serving", format_args!("`{shown}` on {url} (Ctrl-C to stop)"));
+                shell.result(&url);
+            }
+            MessageFormat::Json => shell.json(&json!({ "reason": "listening", "url": url })),
+        }
+
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let serving = server.serve(shutdown);
+        tokio::pin!(serving);
+        // Events are shown as they come; once serving ends, what is queued is shown and the
+        // rest (from connections cut off after the drain timeout) is dropped.
+        let summary = loop {
+            tokio::select! {
+                summary = &mut serving => break summary,
+                Some(event) = received.recv() => report(shell, opts.format, event),
+            }
+        };
+        while let Ok(event) = received.try_recv() {
+            report(shell, opts.format, event);
+        }
+        match opts.format {
+            MessageFormat::Human => {
+                if !summary.drained {
+                    shell.warn("requests still in flight after 30 s were cut off");
+                }
+                shell.status(
+                    "Stopped",
+                    format_args!("after {} requests", summary.requests),
+                );
+            }
+            MessageFormat::Json => shell.json(&json!({
+                "reason": "stopped",
+                "requests": summary.requests,
+                "drained": summary.drained,
+            })),
+        }
+        Ok(())
+    })
+}
+
+/// Shows one server event: guest failures always, each request with `-v`.
+fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
+    if format == MessageFormat::Json {
+        let value = match &event {
+            ServeEvent::Request {
+                method,
+                path,
+                status,
+                duration,
+                error,
+            } => json!({
+                "reason": "request", "method": method, "path": path, "status": status,
+                "duration-ms": duration.as_secs_f64() * 1000.0,
+                "error": error.as_ref().map(ToString::to_string),
+            }),
+            ServeEvent::GuestFailed {
+                method,
+                path,
+                error,
+            } => json!({
+                "reason": "request", "method": method, "path": path, "status": 500,
+                "error": error.to_string(),
+            }),
+            ServeEvent::BodyTooLarge {
+                method,
+                path,
+                length,
+            } => json!({
+                "reason": "request", "method": method, "path": path, "status": 413,
+                "error": format!("body of {length} bytes is over the limit"),
+            }),
+            ServeEvent::Connection { peer, message } => {
+                json!({ "reason": "connection-error", "peer": peer.to_string(), "error": message })
+            }
+            ServeEvent::Draining => json!({ "reason": "draining" }),
+        };
+        shell.json(&value);
+        return;
+    }
+    match event {
+        ServeEvent::Request {
+            method,
+            path,
+            status,
+            duration,
+            error,
+        } => {
+            shell.verbose_status(
+                "Request",
+                format_args!(
+                    "{method} {path} -> {status} in {:.1} ms",
+                    duration.as_secs_f64() * 1000.0
+                ),
+            );
+            if let Some(error) = error {
+                shell.warn(format_args!(
+                    "{method} {path}: the guest failed after answering {status}: {error}"
+                ));
+            }
+        }
+        ServeEvent::GuestFailed {
+            method,
+            path,
+            error,
+        } => shell.warn(format_args!("{method} {path} -> 500: {error}")),
+        ServeEvent::BodyTooLarge {
+            method,
+            path,
+            length,
+        } => shell.warn(format_args!(
+            "{method} {path} -> 413: a body of {length} bytes is over --max-request-body"
+        )),
+        ServeEvent::Connection { peer, message } => {
+            shell.verbose_status("Connection", format_args!("{peer}: {message}"))
+        }
+        ServeEvent::Draining => shell.status("Draining", "requests in flight (Ctrl-C received)"),
+    }
+}

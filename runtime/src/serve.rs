@@ -1,0 +1,432 @@
+//! Serving `wasi:http/proxy` components over HTTP/1.1 with `wasmtime-wasi-http` and hyper.
+//!
+//! The component is pre-instantiated once ([`ProxyPre`]); every request gets a fresh store
+//! and instance, with the capabilities and [`Limits`] of the server applied per request.
+//! Request and response bodies stream. A guest that traps or hits a limit before it sends a
+//! response head gets `500 Internal Server Error`; the server keeps serving. A request whose
+//! `Content-Length` is over [`ServeOptions::max_request_body`] gets `413 Content Too Large`
+//! before the guest runs, and a streamed body is cut off at the same limit.
+//!
+//! The server reports what happens as [`ServeEvent`]s on a channel; it never prints.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc::UnboundedSender;
+use wasmtime::Store;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpHooks, WasiHttpView};
+
+use crate::{Capabilities, Error, HostState, Limits, LoadedComponent, Runtime};
+
+/// How often the server advances the engine's epoch; timeouts are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The default for [`ServeOptions::max_request_body`]: 10 MiB.
+pub const DEFAULT_MAX_REQUEST_BODY: u64 = 10 * 1024 * 1024;
+
+/// The default for [`ServeOptions::drain_timeout`]: 30 seconds.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a [`Runtime::bind_http`] server treats requests.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// What each request's instance is granted. `inherit_network` also allows outgoing
+    /// HTTP requests (`wasi:http/outgoing-handler`); without it they fail with
+    /// `HTTP-request-denied`. `args` are ignored.
+    pub capabilities: Capabilities,
+    /// Limits for each request, from instantiation to the end of the response body.
+    pub limits: Limits,
+    /// The largest request body accepted, in bytes.
+    pub max_request_body: u64,
+    /// How long a shutdown waits for requests in flight before closing them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            capabilities: Capabilities::default(),
+            limits: Limits::default(),
+            max_request_body: DEFAULT_MAX_REQUEST_BODY,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Something the server did, for the caller to show.
+#[derive(Debug)]
+pub enum ServeEvent {
+    /// A request was answered by the guest (its body may still have failed midway, see
+    /// `error`).
+    Request {
+        /// The HTTP method.
+        method: String,
+        /// The path and query.
+        path: String,
+        /// The status sent.
+        status: u16,
+        /// From the request's arrival to the end of the guest's work.
+        duration: Duration,
+        /// Why the guest failed after sending its response head, if it did.
+        error: Option<Error>,
+    },
+    /// The guest failed before sending a response head; the client got a 500.
+    GuestFailed {
+        /// The HTTP method.
+        method: String,
+        /// The path and query.
+        path: String,
+        /// What happened.
+        error: Error,
+    },
+    /// A request body was over the limit; the client got a 413 and the guest never ran.
+    BodyTooLarge {
+        /// The HTTP method.
+        method: String,
+        /// The path and query.
+        path: String,
+        /// The declared `Content-Length`.
+        length: u64,
+    },
+    /// A connection failed at the HTTP level (for example a malformed request).
+    Connection {
+        /// The client's address.
+        peer: SocketAddr,
+        /// What went wrong.
+        message: String,
+    },
+    /// Shutdown began: no new connections; requests in flight are being finished.
+    Draining,
+}
+
+/// How serving ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeSummary {
+    /// Requests handled (any status).
+    pub requests: u64,
+    /// Whether every request in flight finished within the drain timeout.
+    pub drained: bool,
+}
+
+/// Outgoing HTTP requests from the guest: allowed only when the network was granted.
+pub(crate) struct NetworkHooks {
+    pub(crate) allow_outgoing: bool,
+}
+
+impl WasiHttpHooks for NetworkHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        if self.allow_outgoing {
+            wasmtime_wasi_http::default_hooks().send_request(request, options, fut)
+        } else {
+            Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        }
+    }
+}
+
+/// A bound HTTP server for one component; [`HttpServer::serve`] runs it.
+pub struct HttpServer {
+    listener: tokio::net::TcpListener,
+    handler: Arc<Handler>,
+}
+
+struct Handler {
+    runtime: Arc<RuntimeParts>,
+    pre: ProxyPre<HostState>,
+    options: ServeOptions,
+    events: UnboundedSender<ServeEvent>,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+/// What a request needs of the [`Runtime`], shareable across tasks.
+struct RuntimeParts {
+    runtime: Runtime,
+}
+
+impl Runtime {
+    /// Binds `addr` and prepares to serve `loaded`, a `wasi:http/proxy` component.
+    /// Consumes the runtime so requests on any thread can use it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnHttpComponent`] when it does not export `wasi:http/incoming-handler`,
+    /// [`Error::Instantiate`] when its imports cannot be satisfied, [`Error::Bind`] when the
+    /// address cannot be bound.
+    pub async fn bind_http(
+        self,
+        loaded: &LoadedComponent,
+        addr: SocketAddr,
+        options: ServeOptions,
+        events: UnboundedSender<ServeEvent>,
+    ) -> Result<HttpServer, Error> {
+        let exports = loaded.exports(&self);
+        if !exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))
+        {
+            return Err(Error::NotAnHttpComponent { exports });
+        }
+        let mut linker = Linker::<HostState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&loaded.component)
+            .and_then(ProxyPre::new)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        // Check the grants once, up front, rather than failing every request.
+        self.new_store(&options.capabilities, &options.limits)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        Ok(HttpServer {
+            listener,
+            handler: Arc::new(Handler {
+                runtime: Arc::new(RuntimeParts { runtime: self }),
+                pre,
+                options,
+                events,
+                requests: Default::default(),
+            }),
+        })
+    }
+}
+
+impl HttpServer {
+    /// The address actually bound (useful with port 0).
+    ///
+    /// # Errors
+    ///
+    /// The socket's error, if it cannot say.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting connections and waits up to
+    /// [`ServeOptions::drain_timeout`] for requests in flight.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> ServeSummary {
+        let HttpServer { listener, handler } = self;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        if handler.options.limits.timeout.is_some() {
+            let engine = handler.runtime.runtime.engine.clone();
+            let stop = stop_ticker.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            });
+        }
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    let events = handler.events.clone();
+                    let for_service = handler.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let handler = for_service.clone();
+                        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            let _ = events.send(ServeEvent::Connection { peer, message: e.to_string() });
+                        }
+                    });
+                }
+            }
+        }
+        drop(listener);
+        let _ = handler.events.send(ServeEvent::Draining);
+        let drained = tokio::time::timeout(handler.options.drain_timeout, graceful.shutdown())
+            .await
+            .is_ok();
+        stop_ticker.store(true, Ordering::Relaxed);
+        ServeSummary {
+            requests: handler.requests.load(Ordering::Relaxed),
+            drained,
+        }
+    }
+}
+
+/// A plain-text response kiln itself sends (413, 500).
+fn plain(status: u16, text: String) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(text))
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
+        .expect("a valid response")
+}
+
+impl Handler {
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let start = Instant::now();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let method = req.method().to_string();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "/".into());
+        let max = self.options.max_request_body;
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared.filter(|&n| n > max) {
+            let _ = self.events.send(ServeEvent::BodyTooLarge {
+                method,
+                path,
+                length,
+            });
+            return plain(
+                413,
+                format!("request body of {length} bytes is over the limit of {max} bytes\n"),
+            );
+        }
+
+        match self.clone().run_guest(req, max).await {
+            Ok((response, done)) => {
+                let status = response.status().as_u16();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let error = done.await.ok().and_then(Result::err);
+                    let _ = events.send(ServeEvent::Request {
+                        method,
+                        path,
+                        status,
+                        duration: start.elapsed(),
+                        error,
+                    });
+                });
+                response
+            }
+            Err(error) => {
+                let text = format!("the component failed to handle the request: {error}\n");
+                let _ = self.events.send(ServeEvent::GuestFailed {
+                    method,
+                    path,
+                    error,
+                });
+                plain(500, text)
+            }
+        }
+    }
+
+    /// Runs the guest for one request. Returns its response head and a task that finishes
+    /// with the guest (its body may still be streaming), or why no response came.
+    async fn run_guest(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+        max_body: u64,
+    ) -> Result<
+        (
+            hyper::Response<HyperOutgoingBody>,
+            tokio::task::JoinHandle<Result<(), Error>>,
+        ),
+        Error,
+    > {
+        let runtime = &self.runtime.runtime;
+        let limits = self.options.limits;
+        let mut store: Store<HostState> = runtime.new_store(&self.options.capabilities, &limits)?;
+        if let Some(timeout) = limits.timeout {
+            let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
+            store.set_epoch_deadline(ticks.max(1));
+        }
+        let req = req.map(|body| {
+            Limited::new(body, max_body as usize).map_err(move |e| {
+                match e.downcast::<hyper::Error>() {
+                    Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
+                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_body)),
+                }
+            })
+        });
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let view = &mut store.data_mut().http();
+        let incoming = view
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let out = view
+            .new_response_outparam(sender)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let runtime = &this.runtime.runtime;
+            let work = async {
+                let proxy = this.pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, out)
+                    .await
+            };
+            let result = match limits.timeout {
+                Some(limit) => match tokio::time::timeout(limit, work).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(Error::Timeout { limit }),
+                },
+                None => work.await,
+            };
+            result.map_err(|e| runtime.guest_error(&e, &limits, store.data()))
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok((response, task)),
+            Ok(Err(code)) => {
+                let _ = task.await;
+                Err(Error::Trap {
+                    trap: format!("the guest answered with an error: {code:?}"),
+                    backtrace: String::new(),
+                })
+            }
+            // The guest ended without setting a response.
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(Error::Trap {
+                    trap: "the guest returned without sending a response".into(),
+                    backtrace: String::new(),
+                }),
+                Ok(Err(error)) => Err(error),
+                Err(join) => Err(Error::Trap {
+                    trap: format!("the request task failed: {join}"),
+                    backtrace: String::new(),
+                }),
+            },
+        }
+    }
+}
