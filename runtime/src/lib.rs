@@ -51,6 +51,9 @@ pub const FUEL_EXIT_CODE: i32 = 152;
 /// The engine's default wasm stack limit in bytes (Wasmtime's default, 512 KiB).
 pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
 
+/// An epoch deadline that is never reached (ticks beyond the current epoch).
+const NO_DEADLINE: u64 = 1 << 62;
+
 /// Native stack kept for host calls above the wasm stack on a guest's fiber.
 const HOST_STACK_HEADROOM: usize = 1536 * 1024;
 
@@ -566,7 +569,9 @@ impl Runtime {
                 .map_err(|e| Error::Engine(format!("fuel: {e:#}")))?;
         }
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(u64::MAX);
+        // "Never": far beyond any epoch a process reaches (the deadline is added to the
+        // engine's current epoch, so u64::MAX would overflow once the epoch has moved).
+        store.set_epoch_deadline(NO_DEADLINE);
         Ok(store)
     }
 

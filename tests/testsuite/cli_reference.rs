@@ -3,7 +3,7 @@
 
 use crate::support::{Env, repo};
 
-const COMMANDS: &[&str] = &["new", "templates", "build", "run", "inspect"];
+const COMMANDS: &[&str] = &["new", "templates", "build", "run", "serve", "inspect"];
 
 fn generate(env: &Env) -> String {
     let mut doc = String::from(

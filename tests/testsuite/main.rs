@@ -14,3 +14,4 @@ mod limits;
 mod new;
 mod optimize;
 mod run;
+mod serve;

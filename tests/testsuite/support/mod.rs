@@ -140,6 +140,43 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A running `kiln serve`, stopped (killed) when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    /// The URL it printed, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Served {
+    /// Sends SIGINT (Ctrl-C) and waits: the exit code and everything it wrote on stderr.
+    #[cfg(unix)]
+    pub fn interrupt(mut self) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code().expect("exits normally");
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (code, stderr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that reports every status as a response, not an error.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
 /// A `kiln` invocation being set up.
 pub struct Kiln {
     cmd: Command,
@@ -155,6 +192,38 @@ impl Kiln {
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(key, value);
         self
+    }
+
+    /// Starts a long-running `kiln serve ...` and waits for the URL it prints on stdout.
+    pub fn serve(mut self) -> Served {
+        use std::io::{BufRead, Read};
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("kiln starts");
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            text
+        });
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.is_empty() {
+            let status = child.wait().unwrap();
+            panic!(
+                "kiln serve exited ({status}) without a URL:\n{}",
+                stderr.join().unwrap()
+            );
+        }
+        Served {
+            child,
+            url: line.trim().to_string(),
+            stderr: Some(stderr),
+        }
     }
 
     /// Runs and also returns the wall-clock time it took.
