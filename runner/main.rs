@@ -119,6 +119,7 @@ fn run() -> Result<i32, Failure> {
         cache_dir: None,
         fuel: payload.settings.fuel_metering,
         max_wasm_stack: config.max_wasm_stack,
+        pooling: false,
     })
     .map_err(|e| Failure::new(e.to_string()))?;
     // SAFETY: the precompiled code was verified against the payload digest above, and kiln

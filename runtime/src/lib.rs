@@ -206,6 +206,10 @@ pub struct RuntimeConfig {
     pub fuel: bool,
     /// The wasm stack limit in bytes; [`DEFAULT_MAX_WASM_STACK`] when `None`.
     pub max_wasm_stack: Option<usize>,
+    /// Allocate instances from Wasmtime's pooling allocator: slots reserved up front and
+    /// reused, so instantiating is cheap (what a server wants; a one-shot run does not).
+    /// Up to 1000 instances live at once.
+    pub pooling: bool,
 }
 
 /// An engine plus its compiled-code cache. Cheap to share by reference; create one per
@@ -326,6 +330,16 @@ impl Runtime {
             // Guests run on a fiber: its stack holds the wasm stack plus room for host calls
             // (Wasmtime's defaults leave 1.5 MiB of the 2 MiB fiber to the host).
             .async_stack_size(max_wasm_stack + HOST_STACK_HEADROOM);
+        if config.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            // A component holds several core instances, tables and (usually) one memory.
+            pool.total_component_instances(1000)
+                .total_memories(1000)
+                .total_stacks(1000)
+                .total_core_instances(10_000)
+                .total_tables(10_000);
+            wasm_config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         wasm_config
     }
 
@@ -342,6 +356,7 @@ impl Runtime {
             fuel: self.fuel,
             max_wasm_stack: Some(self.max_wasm_stack),
             cache_dir: None,
+            pooling: false,
         });
         config
             .target(&host_triple())

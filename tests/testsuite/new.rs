@@ -11,9 +11,10 @@ fn templates_lists_id_language_and_description() {
         .lines()
         .map(|l| l.splitn(3, "  ").map(str::trim).collect())
         .collect();
-    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert_eq!(rows.len(), 3, "{}", out.stdout);
     assert_eq!(rows[0][..2], ["rust-cli", "rust"]);
-    assert_eq!(rows[1][..2], ["rust-lib", "rust"]);
+    assert_eq!(rows[1][..2], ["rust-http", "rust"]);
+    assert_eq!(rows[2][..2], ["rust-lib", "rust"]);
     assert!(
         rows.iter().all(|r| r.len() == 3 && !r[2].is_empty()),
         "{}",

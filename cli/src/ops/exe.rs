@@ -83,6 +83,7 @@ pub fn package(
             cache_dir: None,
             fuel: settings.fuel_metering,
             max_wasm_stack: settings.run.max_wasm_stack,
+            pooling: false,
         })?;
         let precompiled = runtime
             .precompile_portable(&component)

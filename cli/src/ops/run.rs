@@ -53,7 +53,13 @@ pub struct Prepared {
 /// The steps `kiln run` and `kiln serve` share: check the command line's grants, locate or
 /// build the component, refuse what is not a component (`what` says what the command
 /// runs), and load it.
-pub fn prepare(shell: &Shell, opts: &RunOptions, what: &str) -> anyhow::Result<Prepared> {
+/// `pooling` picks Wasmtime's pooling allocator (for serving many instances).
+pub fn prepare(
+    shell: &Shell,
+    opts: &RunOptions,
+    what: &str,
+    pooling: bool,
+) -> anyhow::Result<Prepared> {
     // Check the command line's grants before building or compiling, so a typo fails fast.
     let _ = capabilities(&opts.run, opts, String::new())?;
     let runnable = locate(shell, opts)?;
@@ -88,6 +94,7 @@ pub fn prepare(shell: &Shell, opts: &RunOptions, what: &str) -> anyhow::Result<P
         cache_dir: crate::env_vars::cache_dir(),
         fuel: config.fuel.is_some(),
         max_wasm_stack: config.max_wasm_stack,
+        pooling,
     })?;
     let loaded = runtime
         .load(&bytes)
@@ -140,6 +147,7 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
         shell,
         opts,
         "`kiln run` runs components that export `wasi:cli/run`",
+        false,
     )?;
     let capabilities = capabilities(&config, opts, program_name)?;
     shell.verbose_status("Running", format_args!("`{shown}`"));

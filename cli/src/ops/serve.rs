@@ -40,6 +40,7 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
         shell,
         &opts.run,
         "`kiln serve` serves components that export `wasi:http/incoming-handler`",
+        true,
     )?;
     let capabilities = crate::ops::run::capabilities(&config, &opts.run, program_name)?;
     let options = RuntimeServeOptions {
