@@ -10,6 +10,8 @@
 //!   returning which kind the binary is.
 //! - [`describe`]: the world a component targets (its imports and exports), decoded with
 //!   [`wit_component::decode`].
+//! - [`componentize`]: a WASI preview1 core module into a component (command or reactor
+//!   adapter, an optional WIT world embedded).
 //! - [`optimize`]: binaryen's wasm-opt on every core module inside a component.
 //! - [`strip`]: remove debug information, never what the component needs.
 //! - [`add_metadata`]: name, version, description, license, source, `processed-by`.
@@ -26,12 +28,14 @@
 
 use std::fmt;
 
+mod componentize;
 mod inspect;
 mod metadata;
 mod optimize;
 mod strip;
 mod walk;
 
+pub use componentize::{Adapter, Componentized, WorldSource, adapter_for, componentize};
 pub use inspect::{CustomSectionInfo, Inspection, MetadataInfo, ModuleInfo, inspect, wit};
 pub use metadata::{Metadata, add_metadata, check_license};
 pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};
@@ -103,6 +107,15 @@ pub enum Error {
     /// Metadata could not be read or written.
     #[error("metadata: {0}")]
     Metadata(String),
+    /// A core module was expected for componentizing, and a component was given.
+    #[error("already a component; only core modules are componentized")]
+    AlreadyAComponent,
+    /// A WIT world could not be read or selected.
+    #[error("WIT: {0}")]
+    Wit(String),
+    /// `wit-component` could not turn the module into a component.
+    #[error("failed to make a component: {0}")]
+    Componentize(String),
 }
 
 /// A short, human description of the first bytes of a non-wasm input.

@@ -107,9 +107,10 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
                 if !summary.drained {
                     shell.warn("requests still in flight after 30 s were cut off");
                 }
+                let plural = if summary.requests == 1 { "" } else { "s" };
                 shell.status(
                     "Stopped",
-                    format_args!("after {} requests", summary.requests),
+                    format_args!("after {} request{plural}", summary.requests),
                 );
             }
             MessageFormat::Json => shell.json(&json!({
