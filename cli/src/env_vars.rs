@@ -10,6 +10,14 @@ pub const KILN_CACHE_DIR: &str = "KILN_CACHE_DIR";
 /// `KILN_RUNNER`: the `kiln-runner` executable `kiln build --exe` builds on. Default: the one
 /// installed beside kiln.
 pub const KILN_RUNNER: &str = "KILN_RUNNER";
+/// `PATH`: where toolchains are searched.
+pub const PATH: &str = "PATH";
+/// `CC`: the C compiler to use (a clang with the wasm32 target).
+pub const CC: &str = "CC";
+/// `WASI_SDK_PATH`: a wasi-sdk installation, preferred for C when set.
+pub const WASI_SDK_PATH: &str = "WASI_SDK_PATH";
+/// `WASI_SYSROOT`: a WASI sysroot for `CC`/clang (default: Debian's multiarch wasi-libc).
+pub const WASI_SYSROOT: &str = "WASI_SYSROOT";
 /// `CI`: when set (to anything but `false`/`0`), progress bars are never drawn.
 pub const CI: &str = "CI";
 /// `TERM`: `dumb` disables progress bars.
@@ -40,6 +48,30 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// The runner `--exe` builds on, when `KILN_RUNNER` names one.
 pub fn runner() -> Option<PathBuf> {
     std::env::var_os(KILN_RUNNER)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `PATH`, if set.
+pub fn path() -> Option<OsString> {
+    std::env::var_os(PATH)
+}
+
+/// `CC`, if set and not empty.
+pub fn cc() -> Option<String> {
+    std::env::var(CC).ok().filter(|v| !v.is_empty())
+}
+
+/// `WASI_SDK_PATH`, if set and not empty.
+pub fn wasi_sdk_path() -> Option<PathBuf> {
+    std::env::var_os(WASI_SDK_PATH)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `WASI_SYSROOT`, if set and not empty.
+pub fn wasi_sysroot() -> Option<PathBuf> {
+    std::env::var_os(WASI_SYSROOT)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
 }

@@ -162,7 +162,7 @@ pub struct Package {
     pub exe: bool,
 }
 
-/// `[build]`: how the guest toolchain is driven (Rust keys for now).
+/// `[build]`: how the guest toolchain is driven (Rust and C keys; each driver reads its own).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Build {
@@ -174,6 +174,24 @@ pub struct Build {
     pub default_features: bool,
     /// Which binary target to build when the package has several.
     pub bin: Option<String>,
+    /// C: source globs relative to the project (default `["src/**/*.c"]`).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// C: include directories relative to the project (`-I`).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// C: preprocessor definitions, `NAME` or `NAME=VALUE` (`-D`).
+    #[serde(default)]
+    pub defines: Vec<String>,
+    /// C: extra compiler flags.
+    #[serde(default)]
+    pub cflags: Vec<String>,
+    /// C: extra linker flags.
+    #[serde(default)]
+    pub ldflags: Vec<String>,
+    /// C: libraries to link (`-l`), e.g. `wasi-emulated-signal`.
+    #[serde(default)]
+    pub libs: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -186,6 +204,12 @@ impl Default for Build {
             features: Vec::new(),
             default_features: true,
             bin: None,
+            sources: Vec::new(),
+            include: Vec::new(),
+            defines: Vec::new(),
+            cflags: Vec::new(),
+            ldflags: Vec::new(),
+            libs: Vec::new(),
         }
     }
 }

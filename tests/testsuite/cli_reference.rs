@@ -3,7 +3,15 @@
 
 use crate::support::{Env, repo};
 
-const COMMANDS: &[&str] = &["new", "templates", "build", "run", "serve", "inspect"];
+const COMMANDS: &[&str] = &[
+    "new",
+    "templates",
+    "build",
+    "run",
+    "serve",
+    "inspect",
+    "doctor",
+];
 
 fn generate(env: &Env) -> String {
     let mut doc = String::from(

@@ -4,6 +4,7 @@
 mod support;
 
 mod build;
+mod c;
 mod capabilities;
 mod cli_reference;
 mod errors;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::shell::{Shell, Verbosity};
 
 pub mod build;
+pub mod doctor;
 pub mod inspect;
 pub mod new;
 pub mod run;
@@ -47,6 +48,7 @@ pub enum Command {
     Run(run::Args),
     Serve(serve::Args),
     Inspect(inspect::Args),
+    Doctor(doctor::Args),
 }
 
 impl Cli {
@@ -69,6 +71,7 @@ pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
         Command::Run(args) => run::exec(shell, args),
         Command::Serve(args) => serve::exec(shell, args),
         Command::Inspect(args) => inspect::exec(shell, args),
+        Command::Doctor(args) => doctor::exec(shell, args),
     }
 }
 

