@@ -18,6 +18,10 @@ pub const CC: &str = "CC";
 pub const WASI_SDK_PATH: &str = "WASI_SDK_PATH";
 /// `WASI_SYSROOT`: a WASI sysroot for `CC`/clang (default: Debian's multiarch wasi-libc).
 pub const WASI_SYSROOT: &str = "WASI_SYSROOT";
+/// `GO`: the `go` executable (default: `go` on `PATH`).
+pub const GO: &str = "GO";
+/// `TINYGO`: the `tinygo` executable (default: `tinygo` on `PATH`).
+pub const TINYGO: &str = "TINYGO";
 /// `CI`: when set (to anything but `false`/`0`), progress bars are never drawn.
 pub const CI: &str = "CI";
 /// `TERM`: `dumb` disables progress bars.
@@ -74,6 +78,16 @@ pub fn wasi_sysroot() -> Option<PathBuf> {
     std::env::var_os(WASI_SYSROOT)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// `GO`, if set and not empty.
+pub fn go() -> Option<String> {
+    std::env::var(GO).ok().filter(|v| !v.is_empty())
+}
+
+/// `TINYGO`, if set and not empty.
+pub fn tinygo() -> Option<String> {
+    std::env::var(TINYGO).ok().filter(|v| !v.is_empty())
 }
 
 /// The cargo to run.

@@ -204,7 +204,17 @@ mod tests {
     fn every_template_renders_inside_its_root() {
         let templates = all().unwrap();
         let ids: Vec<_> = templates.iter().map(|t| t.id).collect();
-        assert_eq!(ids, ["rust-cli", "rust-http", "rust-lib"]);
+        assert_eq!(
+            ids,
+            [
+                "c-cli",
+                "go-cli",
+                "rust-cli",
+                "rust-http",
+                "rust-lib",
+                "tinygo-cli"
+            ]
+        );
         for template in &templates {
             let plan = template.render(&RenderContext::new("my_app")).unwrap();
             assert!(

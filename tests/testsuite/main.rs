@@ -10,6 +10,7 @@ mod cli_reference;
 mod errors;
 mod example;
 mod exe;
+mod go;
 mod inspect;
 mod limits;
 mod new;

@@ -9,12 +9,28 @@ fn templates_lists_id_language_and_description() {
     let rows: Vec<Vec<&str>> = out
         .stdout
         .lines()
-        .map(|l| l.splitn(3, "  ").map(str::trim).collect())
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let id = words.next().unwrap_or("");
+            let language = words.next().unwrap_or("");
+            let description = words.collect::<Vec<_>>().join(" ");
+            vec![id, language, if description.is_empty() { "" } else { "x" }]
+        })
         .collect();
-    assert_eq!(rows.len(), 3, "{}", out.stdout);
-    assert_eq!(rows[0][..2], ["rust-cli", "rust"]);
-    assert_eq!(rows[1][..2], ["rust-http", "rust"]);
-    assert_eq!(rows[2][..2], ["rust-lib", "rust"]);
+    let ids: Vec<[&str; 2]> = rows.iter().map(|r| [r[0], r[1]]).collect();
+    assert_eq!(
+        ids,
+        [
+            ["c-cli", "c"],
+            ["go-cli", "go"],
+            ["rust-cli", "rust"],
+            ["rust-http", "rust"],
+            ["rust-lib", "rust"],
+            ["tinygo-cli", "tinygo"]
+        ],
+        "{}",
+        out.stdout
+    );
     assert!(
         rows.iter().all(|r| r.len() == 3 && !r[2].is_empty()),
         "{}",
@@ -26,8 +42,8 @@ fn templates_lists_id_language_and_description() {
         .run()
         .success()
         .json_lines();
-    assert_eq!(json[0]["id"], "rust-cli");
-    assert_eq!(json[1]["language"], "rust");
+    assert_eq!(json[0]["id"], "c-cli");
+    assert_eq!(json[2]["language"], "rust");
 }
 
 #[test]

@@ -226,6 +226,36 @@ pub fn build_project(
             };
             (built.wasm, built.target_dir, name, metadata)
         }
+        Language::Go | Language::Tinygo => {
+            let name = project
+                .manifest
+                .name()
+                .map(str::to_string)
+                .or_else(|| {
+                    project
+                        .root
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "main".to_string());
+            // `go` prefers TinyGo when it is installed, as `tinygo` requires it.
+            let tinygo = project.language == Language::Tinygo
+                || crate::toolchain::go::find_tinygo().is_some();
+            let wasm = if tinygo {
+                crate::toolchain::go::build_tinygo(shell, &project.root, &name, profile)?
+            } else {
+                crate::toolchain::go::build(shell, &project.root, &name, profile)?
+            };
+            let metadata = kiln_componentize::Metadata {
+                name: Some(name.clone()),
+                version: package.version.clone(),
+                description: package.description.clone(),
+                license: package.license.as_ref().map(|l| l.get_ref().clone()),
+                source: package.repository.clone(),
+                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+            };
+            (wasm, project.root.join("target"), name, metadata)
+        }
         Language::C => {
             let name = project
                 .manifest
@@ -258,10 +288,10 @@ pub fn build_project(
         other => {
             return Err(crate::errors::hinted(
                 format!(
-                    "kiln {} cannot build `{other}` guests yet; Rust and C are supported",
+                    "kiln {} cannot build `{other}` guests yet; Rust, C, Go and TinyGo are supported",
                     env!("CARGO_PKG_VERSION")
                 ),
-                "Go and TinyGo drivers are planned; a Rust project needs only its Cargo.toml",
+                "a custom `[build] command` driver is planned",
             ));
         }
     };

