@@ -192,6 +192,9 @@ pub struct Build {
     /// C: libraries to link (`-l`), e.g. `wasi-emulated-signal`.
     #[serde(default)]
     pub libs: Vec<String>,
+    /// A WIT file or directory whose world a library component exports (C: bindings are
+    /// generated with wit-bindgen-c).
+    pub world: Option<String>,
 }
 
 fn yes() -> bool {
@@ -210,6 +213,7 @@ impl Default for Build {
             cflags: Vec::new(),
             ldflags: Vec::new(),
             libs: Vec::new(),
+            world: None,
         }
     }
 }

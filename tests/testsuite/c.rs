@@ -240,3 +240,74 @@ fn doctor_tells_the_truth_with_and_without_a_c_toolchain() {
         human.stdout
     );
 }
+
+/// A test host: instantiates a library component on Wasmtime (with WASI, nothing granted)
+/// and calls `add(s32, s32) -> s32` and `greet(string) -> string`.
+pub fn call_add_and_greet(wasm: &std::path::Path) -> (i32, String) {
+    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::{Engine, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    struct Host {
+        ctx: WasiCtx,
+        table: ResourceTable,
+    }
+    impl WasiView for Host {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.ctx,
+                table: &mut self.table,
+            }
+        }
+    }
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, wasm).unwrap();
+    let mut linker = Linker::<Host>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    let mut store = Store::new(
+        &engine,
+        Host {
+            ctx: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let instance = linker.instantiate(&mut store, &component).unwrap();
+    let add = instance
+        .get_typed_func::<(i32, i32), (i32,)>(&mut store, "add")
+        .unwrap();
+    let (sum,) = add.call(&mut store, (40, 2)).unwrap();
+    add.post_return(&mut store).unwrap();
+    let greet = instance
+        .get_typed_func::<(&str,), (String,)>(&mut store, "greet")
+        .unwrap();
+    let (greeting,) = greet.call(&mut store, ("wasm",)).unwrap();
+    greet.post_return(&mut store).unwrap();
+    (sum, greeting)
+}
+
+#[test]
+fn a_c_library_component_exports_its_world() {
+    let env = Env::new();
+    let project = env.project_fixture("c-lib");
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
+    let artifact = out.json_event("artifact");
+    assert_eq!(
+        artifact["exports"],
+        serde_json::json!(["add", "greet"]),
+        "{artifact}"
+    );
+    let wasm = std::path::PathBuf::from(artifact["path"].as_str().unwrap());
+    assert_eq!(call_add_and_greet(&wasm), (42, "Hello, wasm!".to_string()));
+    // Optimized and stripped, it still works.
+    let out = env
+        .kiln(&["build", "--release", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
+    let wasm = std::path::PathBuf::from(out.json_event("artifact")["path"].as_str().unwrap());
+    assert_eq!(call_add_and_greet(&wasm), (42, "Hello, wasm!".to_string()));
+}

@@ -261,6 +261,29 @@ fn sources(root: &Path, build: &Build) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// Writes wit-bindgen-c's bindings for the world at `wit` (a file or a directory) into
+/// `dir` (only files whose content changed are rewritten, so they do not trigger
+/// recompiles); returns the paths written.
+fn generate_bindings(wit: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_path(wit)?;
+    let world = resolve.select_world(&[package], None)?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world, &mut files)?;
+    fs_err::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, contents) in files.iter() {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(contents) {
+            crate::fsutil::write_atomic(&path, contents)?;
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// The files a Makefile-style dependency file (`-MMD -MF`) lists as prerequisites.
 fn dependencies(text: &str) -> Vec<PathBuf> {
     let joined = text.replace("\\\n", " ").replace("\\\r\n", " ");
@@ -368,10 +391,31 @@ pub fn build(
     flags.extend(build.defines.iter().map(|d| format!("-D{d}")));
     flags.extend(build.cflags.iter().cloned());
 
+    // A library component: C bindings for the world, generated in-process.
+    let mut sources = sources;
+    let mut extra_objects = Vec::new();
+    if let Some(world) = &build.world {
+        let bindings = work.join("bindings");
+        let generated = generate_bindings(&root.join(world), &bindings)
+            .with_context(|| format!("failed to generate C bindings for `{world}`"))?;
+        for file in generated {
+            match file.extension().and_then(|e| e.to_str()) {
+                Some("c") => sources.push(file),
+                Some("o") => extra_objects.push(file),
+                _ => {}
+            }
+        }
+        flags.push(format!("-I{}", bindings.display()));
+    }
+
     let units: Vec<Unit> = sources
         .iter()
         .map(|source| {
-            let stem = source.to_string_lossy().replace(['/', '\\'], "__");
+            let stem = source
+                .strip_prefix(&work)
+                .unwrap_or(source)
+                .to_string_lossy()
+                .replace(['/', '\\'], "__");
             let object = work.join("obj").join(format!("{stem}.o"));
             let depfile = object.with_extension("d");
             let mut command = flags.clone();
@@ -455,6 +499,11 @@ pub fn build(
     // Link when an object changed, or the link itself is out of date.
     let core = work.join(format!("{name}.core.wasm"));
     let mut link: Vec<OsString> = units.iter().map(|u| u.object.clone().into()).collect();
+    link.extend(extra_objects.iter().map(|o| o.clone().into_os_string()));
+    if build.world.is_some() {
+        // A library: `_initialize` instead of `_start`, so it gets the reactor adapter.
+        link.push("-mexec-model=reactor".into());
+    }
     link.push("-o".into());
     link.push(core.clone().into());
     link.extend(build.ldflags.iter().map(OsString::from));
