@@ -276,12 +276,10 @@ pub fn call_add_and_greet(wasm: &std::path::Path) -> (i32, String) {
         .get_typed_func::<(i32, i32), (i32,)>(&mut store, "add")
         .unwrap();
     let (sum,) = add.call(&mut store, (40, 2)).unwrap();
-    add.post_return(&mut store).unwrap();
     let greet = instance
         .get_typed_func::<(&str,), (String,)>(&mut store, "greet")
         .unwrap();
     let (greeting,) = greet.call(&mut store, ("wasm",)).unwrap();
-    greet.post_return(&mut store).unwrap();
     (sum, greeting)
 }
 
