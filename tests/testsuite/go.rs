@@ -86,3 +86,30 @@ fn the_tinygo_cli_template_builds_and_runs_where_tinygo_is_installed() {
         .success();
     assert_eq!(out.stdout, "Hello, there!\n");
 }
+
+#[test]
+fn a_go_library_component_exports_scalar_and_string_functions() {
+    let env = Env::new();
+    let project = env.project_fixture("go-lib");
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&project)
+        .run()
+        .success();
+    let artifact = out.json_event("artifact");
+    assert_eq!(
+        artifact["exports"],
+        serde_json::json!(["add", "greet"]),
+        "{artifact}"
+    );
+    let wasm = std::path::PathBuf::from(artifact["path"].as_str().unwrap());
+    // The same host as for the C library: the component model hides the language.
+    for _ in 0..3 {
+        assert_eq!(
+            crate::c::call_add_and_greet(&wasm),
+            (42, "Hello, wasm!".to_string())
+        );
+    }
+    // The project's own files are untouched: the exports come through a build overlay.
+    assert!(!project.join("zz_kiln_exports.go").exists());
+}

@@ -244,7 +244,13 @@ pub fn build_project(
             let wasm = if tinygo {
                 crate::toolchain::go::build_tinygo(shell, &project.root, &name, profile)?
             } else {
-                crate::toolchain::go::build(shell, &project.root, &name, profile)?
+                crate::toolchain::go::build(
+                    shell,
+                    &project.root,
+                    &name,
+                    project.manifest.build.world.as_deref(),
+                    profile,
+                )?
             };
             let metadata = kiln_componentize::Metadata {
                 name: Some(name.clone()),
