@@ -63,7 +63,7 @@ fn invalid_name_in_manifest() {
 #[test]
 fn unsupported_language() {
     let env = Env::new();
-    let project = project_with_manifest(&env, "[package]\nname = \"app\"\nlanguage = \"go\"\n");
+    let project = project_with_manifest(&env, "[package]\nname = \"app\"\nlanguage = \"custom\"\n");
     let out = env.kiln(&["build"]).cwd(&project).run().code(1);
     assert_output_snapshot("unsupported_language", &env, &out);
     assert_no_output(&project);
