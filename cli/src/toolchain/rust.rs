@@ -83,7 +83,9 @@ fn check_target(root: &Path) -> anyhow::Result<()> {
                 "the `{TARGET}` target is not installed for the Rust toolchain at `{}`",
                 sysroot.display()
             ),
-            format!("install it with:\n\n    rustup target add {TARGET}\n"),
+            format!(
+                "install it with:\n\n    rustup target add {TARGET}\n\n`kiln doctor` checks every toolchain kiln drives"
+            ),
         ));
     }
     Ok(())
