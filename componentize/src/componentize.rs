@@ -39,6 +39,25 @@ pub struct WorldSource<'a> {
     pub world: Option<&'a str>,
 }
 
+/// Reads a WIT file or package directory (with its `deps/`) and selects the world.
+///
+/// # Errors
+///
+/// [`Error::Wit`] when the WIT does not parse or names no such world (or several, when
+/// `world.world` is `None`).
+pub fn load_world(
+    world: &WorldSource<'_>,
+) -> Result<(wit_parser::Resolve, wit_parser::WorldId), Error> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_path(world.path)
+        .map_err(|e| Error::Wit(format!("{e:#}")))?;
+    let world_id = resolve
+        .select_world(&[package], world.world)
+        .map_err(|e| Error::Wit(format!("{e:#}")))?;
+    Ok((resolve, world_id))
+}
+
 /// What [`componentize`] made.
 #[derive(Debug, Clone)]
 pub struct Componentized {
@@ -93,13 +112,7 @@ pub fn componentize(core: &[u8], world: Option<WorldSource<'_>>) -> Result<Compo
     let adapter = adapter_for(core)?;
     let mut module = core.to_vec();
     if let Some(world) = world {
-        let mut resolve = wit_parser::Resolve::default();
-        let (package, _) = resolve
-            .push_path(world.path)
-            .map_err(|e| Error::Wit(format!("{e:#}")))?;
-        let world_id = resolve
-            .select_world(&[package], world.world)
-            .map_err(|e| Error::Wit(format!("{e:#}")))?;
+        let (resolve, world_id) = load_world(&world)?;
         wit_component::embed_component_metadata(
             &mut module,
             &resolve,

@@ -35,7 +35,9 @@ mod optimize;
 mod strip;
 mod walk;
 
-pub use componentize::{Adapter, Componentized, WorldSource, adapter_for, componentize};
+pub use componentize::{
+    Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,
+};
 pub use inspect::{CustomSectionInfo, Inspection, MetadataInfo, ModuleInfo, inspect, wit};
 pub use metadata::{Metadata, add_metadata, check_license};
 pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};

@@ -154,16 +154,11 @@ pub struct HttpServer {
 }
 
 struct Handler {
-    runtime: Arc<RuntimeParts>,
+    runtime: Runtime,
     pre: ProxyPre<HostState>,
     options: ServeOptions,
     events: UnboundedSender<ServeEvent>,
     requests: std::sync::atomic::AtomicU64,
-}
-
-/// What a request needs of the [`Runtime`], shareable across tasks.
-struct RuntimeParts {
-    runtime: Runtime,
 }
 
 impl Runtime {
@@ -205,7 +200,7 @@ impl Runtime {
         Ok(HttpServer {
             listener,
             handler: Arc::new(Handler {
-                runtime: Arc::new(RuntimeParts { runtime: self }),
+                runtime: self,
                 pre,
                 options,
                 events,
@@ -231,7 +226,7 @@ impl HttpServer {
         let HttpServer { listener, handler } = self;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         if handler.options.limits.timeout.is_some() {
-            let engine = handler.runtime.runtime.engine.clone();
+            let engine = handler.runtime.engine.clone();
             let stop = stop_ticker.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -362,7 +357,7 @@ impl Handler {
         ),
         Error,
     > {
-        let runtime = &self.runtime.runtime;
+        let runtime = &self.runtime;
         let limits = self.options.limits;
         let mut store: Store<HostState> = runtime.new_store(&self.options.capabilities, &limits)?;
         if let Some(timeout) = limits.timeout {
@@ -388,7 +383,7 @@ impl Handler {
 
         let this = self.clone();
         let task = tokio::spawn(async move {
-            let runtime = &this.runtime.runtime;
+            let runtime = &this.runtime;
             let work = async {
                 let proxy = this.pre.instantiate_async(&mut store).await?;
                 proxy

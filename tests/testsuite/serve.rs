@@ -22,6 +22,14 @@ fn http_guest(env: &Env) -> std::path::PathBuf {
     to
 }
 
+/// `kiln serve http-guest.wasm --addr 127.0.0.1:0 EXTRA...`, running.
+fn serve_http_guest(env: &Env, extra: &[&str]) -> crate::support::Served {
+    let wasm = http_guest(env);
+    let mut args = vec!["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    env.kiln(&args).serve()
+}
+
 fn body(response: ureq::http::Response<ureq::Body>) -> (u16, String) {
     let status = response.status().as_u16();
     let text = response.into_body().read_to_string().unwrap();
@@ -83,10 +91,7 @@ fn the_rust_http_template_answers_get_and_post() {
 #[test]
 fn a_hundred_concurrent_requests_are_all_answered() {
     let env = Env::new();
-    let wasm = http_guest(&env);
-    let server = env
-        .kiln(&["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .serve();
+    let server = serve_http_guest(&env, &[]);
     let url = server.url.clone();
     let threads: Vec<_> = (0..100)
         .map(|i| {
@@ -112,19 +117,7 @@ fn a_hundred_concurrent_requests_are_all_answered() {
 #[test]
 fn a_trapping_request_gets_500_and_the_next_one_succeeds() {
     let env = Env::new();
-    let wasm = http_guest(&env);
-    let server = env
-        .kiln(&[
-            "serve",
-            wasm.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--timeout",
-            "1s",
-            "--max-memory",
-            "32MiB",
-        ])
-        .serve();
+    let server = serve_http_guest(&env, &["--timeout", "1s", "--max-memory", "32MiB"]);
     let agent = http();
     let get = |path: &str| body(agent.get(format!("{}{path}", server.url)).call().unwrap());
 
@@ -155,17 +148,7 @@ fn a_trapping_request_gets_500_and_the_next_one_succeeds() {
 #[test]
 fn an_oversized_body_is_refused_with_413() {
     let env = Env::new();
-    let wasm = http_guest(&env);
-    let server = env
-        .kiln(&[
-            "serve",
-            wasm.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--max-request-body",
-            "1KiB",
-        ])
-        .serve();
+    let server = serve_http_guest(&env, &["--max-request-body", "1KiB"]);
     let agent = http();
     let (status, text) = body(
         agent
@@ -191,10 +174,7 @@ fn an_oversized_body_is_refused_with_413() {
 #[test]
 fn ctrl_c_lets_requests_in_flight_finish_and_exits_0() {
     let env = Env::new();
-    let wasm = http_guest(&env);
-    let server = env
-        .kiln(&["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .serve();
+    let server = serve_http_guest(&env, &[]);
     let url = server.url.clone();
     let in_flight =
         std::thread::spawn(move || body(http().get(format!("{url}/slow?ms=1500")).call().unwrap()));

@@ -46,11 +46,7 @@ pub struct Args {
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
     let opts = BuildOptions {
-        profile: if args.release {
-            Profile::Release
-        } else {
-            Profile::Debug
-        },
+        profile: Profile::from_release_flag(args.release),
         no_optimize: args.no_optimize,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,

@@ -55,11 +55,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         path: args.path,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
-        profile: if args.release {
-            Profile::Release
-        } else {
-            Profile::Debug
-        },
+        profile: Profile::from_release_flag(args.release),
         run: args.grants.into_config(),
         args: Vec::new(),
     };

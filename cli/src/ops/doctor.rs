@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::shell::{MessageFormat, Shell};
-use crate::toolchain::c;
+use crate::toolchain::{self, c};
 
 /// One line of the report.
 #[derive(Debug, Clone)]
@@ -23,16 +23,9 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
+/// The first line of what `cmd` prints, when it succeeds.
 fn first_line(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    })
+    toolchain::stdout_of(cmd).map(|out| toolchain::first_line(&out))
 }
 
 /// Runs every check.
@@ -45,7 +38,7 @@ pub fn checks() -> Vec<Check> {
     let sysroot = first_line(Command::new(&rustc).args(["--print", "sysroot"])).map(PathBuf::from);
     checks.push(Check {
         name: "rust".into(),
-        path: c::which(&rustc.to_string_lossy()).or_else(|| Some(PathBuf::from(&rustc))),
+        path: toolchain::which(&rustc.to_string_lossy()).or_else(|| Some(PathBuf::from(&rustc))),
         detail: version.clone().unwrap_or_else(|| "not found".into()),
         ok: version.is_some(),
         fix: version
@@ -147,10 +140,7 @@ pub fn checks() -> Vec<Check> {
         ok: true,
         fix: None,
     });
-    let runner = std::env::current_exe()
-        .ok()
-        .map(|kiln| kiln.with_file_name(format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)));
-    let runner = crate::env_vars::runner().or(runner);
+    let runner = crate::ops::exe::runner_path();
     let found = runner.as_ref().is_some_and(|r| r.is_file());
     checks.push(Check {
         name: "kiln-runner".into(),

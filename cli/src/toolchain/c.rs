@@ -62,25 +62,6 @@ impl CCompiler {
     }
 }
 
-fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").trim().to_string()
-}
-
-/// Finds `name` on `PATH`.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = crate::env_vars::path()?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 const DEBIAN_INCLUDE: &str = "/usr/include/wasm32-wasi";
 const DEBIAN_LIB: &str = "/usr/lib/wasm32-wasi";
 
@@ -91,9 +72,10 @@ fn probe_clang(program: PathBuf, sdk_sysroot: Option<PathBuf>) -> Result<CCompil
         candidate: shown.clone(),
         reason,
     };
-    let version = output(Command::new(&program).arg("--version"))
+    let version = super::stdout_of(Command::new(&program).arg("--version"))
         .ok_or_else(|| reject("does not run".into()))?;
-    let targets = output(Command::new(&program).arg("--print-targets")).unwrap_or_default();
+    let targets =
+        super::stdout_of(Command::new(&program).arg("--print-targets")).unwrap_or_default();
     if !targets.contains("wasm32") {
         return Err(reject("has no wasm32 target".into()));
     }
@@ -121,7 +103,7 @@ fn probe_clang(program: PathBuf, sdk_sysroot: Option<PathBuf>) -> Result<CCompil
             ));
         }
     };
-    let builtins = output(
+    let builtins = super::stdout_of(
         Command::new(&program)
             .args(&target)
             .arg("-print-libgcc-file-name"),
@@ -132,7 +114,7 @@ fn probe_clang(program: PathBuf, sdk_sysroot: Option<PathBuf>) -> Result<CCompil
             "no compiler-rt for wasm32 (`{builtins}` is missing)"
         )));
     }
-    let linker = output(
+    let linker = super::stdout_of(
         Command::new(&program)
             .args(&target)
             .arg("-print-prog-name=wasm-ld"),
@@ -146,7 +128,7 @@ fn probe_clang(program: PathBuf, sdk_sysroot: Option<PathBuf>) -> Result<CCompil
         program,
         prefix: Vec::new(),
         target,
-        version: first_line(&version),
+        version: super::first_line(&version),
     })
 }
 
@@ -166,10 +148,14 @@ pub fn find() -> Result<CCompiler, Vec<Rejected>> {
     }
     let mut clangs: Vec<PathBuf> = Vec::new();
     if let Some(cc) = crate::env_vars::cc() {
-        clangs.push(which(&cc).unwrap_or_else(|| PathBuf::from(cc)));
+        clangs.push(super::which(&cc).unwrap_or_else(|| PathBuf::from(cc)));
     } else {
-        clangs.extend(which("clang"));
-        clangs.extend((14..=22).rev().filter_map(|n| which(&format!("clang-{n}"))));
+        clangs.extend(super::which("clang"));
+        clangs.extend(
+            (14..=22)
+                .rev()
+                .filter_map(|n| super::which(&format!("clang-{n}"))),
+        );
     }
     for clang in clangs {
         match probe_clang(clang, None) {
@@ -177,16 +163,16 @@ pub fn find() -> Result<CCompiler, Vec<Rejected>> {
             Err(why) => rejected.push(why),
         }
     }
-    let zig = which("zig")
+    let zig = super::which("zig")
         .map(|zig| (zig, vec!["cc".to_string()]))
         .or_else(|| {
-            let python = which("python3")?;
-            output(Command::new(&python).args(["-m", "ziglang", "version"]))?;
+            let python = super::which("python3")?;
+            super::stdout_of(Command::new(&python).args(["-m", "ziglang", "version"]))?;
             Some((python, vec!["-m".into(), "ziglang".into(), "cc".into()]))
         });
     match zig {
         Some((program, prefix)) => {
-            let version = output(
+            let version = super::stdout_of(
                 Command::new(&program)
                     .args(&prefix[..prefix.len() - 1])
                     .arg("version"),
@@ -197,7 +183,7 @@ pub fn find() -> Result<CCompiler, Vec<Rejected>> {
                 program,
                 prefix,
                 target: vec!["--target=wasm32-wasi".to_string()],
-                version: format!("zig {}", first_line(&version)),
+                version: format!("zig {}", super::first_line(&version)),
             });
         }
         None => rejected.push(Rejected {
@@ -219,14 +205,6 @@ pub fn not_found(rejected: &[Rejected]) -> anyhow::Error {
         "run `kiln doctor` to see what is installed and how to install the rest \
          (Debian: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32)",
     )
-}
-
-/// A built C project: the componentized output.
-pub struct CBuild {
-    /// The component the driver produced (input to kiln's pipeline).
-    pub wasm: PathBuf,
-    /// The project's `target/` directory.
-    pub target_dir: PathBuf,
 }
 
 /// Source files matched by `[build] sources` (default `src/**/*.c`), sorted, relative to
@@ -265,9 +243,10 @@ fn sources(root: &Path, build: &Build) -> anyhow::Result<Vec<PathBuf>> {
 /// `dir` (only files whose content changed are rewritten, so they do not trigger
 /// recompiles); returns the paths written.
 fn generate_bindings(wit: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_path(wit)?;
-    let world = resolve.select_world(&[package], None)?;
+    let (mut resolve, world) = kiln_componentize::load_world(&kiln_componentize::WorldSource {
+        path: wit,
+        world: None,
+    })?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()
@@ -348,7 +327,8 @@ impl Unit {
     }
 }
 
-/// Compiles, links and componentizes the C project at `root`.
+/// Compiles, links and componentizes the C project at `root`; returns the component's path
+/// (the input to kiln's pipeline).
 ///
 /// # Errors
 ///
@@ -360,7 +340,7 @@ pub fn build(
     name: &str,
     build: &Build,
     profile: Profile,
-) -> anyhow::Result<CBuild> {
+) -> anyhow::Result<PathBuf> {
     let compiler = find().map_err(|rejected| not_found(&rejected))?;
     shell.verbose_status(
         "Using",
@@ -519,33 +499,15 @@ pub fn build(
         && std::fs::read_to_string(&link_cmdfile).ok().as_deref() == Some(&link_key)
         && mtime(&component).is_some();
     if !up_to_date {
-        let out = compiler
-            .command()
-            .args(&link)
-            .current_dir(root)
-            .output()
-            .with_context(|| format!("cannot run {}", compiler.display()))?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        if !text.trim().is_empty() {
-            shell.forward_stderr_always(&text);
-        }
-        if !out.status.success() {
-            bail!("could not link `{name}` (the linker's messages are above)");
-        }
-        let module = fs_err::read(&core)?;
-        shell.status(
-            "Componentizing",
-            format_args!("{name} (WASI preview1 adapter)"),
-        );
-        let made = kiln_componentize::componentize(&module, None)
-            .with_context(|| format!("failed to turn `{name}`'s core module into a component"))?;
-        crate::fsutil::write_atomic(&component, &made.bytes)?;
+        super::run_tool(
+            shell,
+            compiler.command().args(&link).current_dir(root),
+            format!("could not link `{name}` (the linker's messages are above)"),
+        )?;
+        super::componentize(shell, name, &core, None, &component)?;
         fs_err::write(&link_cmdfile, link_key)?;
     }
-    Ok(CBuild {
-        wasm: component,
-        target_dir,
-    })
+    Ok(component)
 }
 
 #[cfg(test)]

@@ -15,6 +15,13 @@ use crate::shell::Shell;
 /// The oldest Go whose wasip1 port kiln supports.
 const MIN_MINOR: u32 = 25;
 
+/// Keeps a Go or TinyGo build offline: the local toolchain only, no module proxy.
+fn offline(cmd: &mut Command) {
+    cmd.env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod");
+}
+
 /// A Go toolchain.
 #[derive(Debug, Clone)]
 pub struct GoToolchain {
@@ -32,7 +39,7 @@ pub struct GoToolchain {
 pub fn find() -> anyhow::Result<GoToolchain> {
     let program = crate::env_vars::go()
         .map(PathBuf::from)
-        .or_else(|| super::c::which("go"))
+        .or_else(|| super::which("go"))
         .ok_or_else(|| {
             hinted(
                 "no Go toolchain was found (`go` is not on PATH)",
@@ -116,34 +123,17 @@ pub fn build(
     cmd.arg(".")
         .current_dir(root)
         .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod");
+        .env("GOARCH", "wasm");
+    offline(&mut cmd);
     shell.status("Compiling", format_args!("{name} ({})", go.version));
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run `{}`", go.program.display()))?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    if !text.trim().is_empty() {
-        shell.forward_stderr_always(&text);
-    }
-    if !out.status.success() {
-        bail!("could not compile `{name}` (Go's messages are above)");
-    }
-    let module = fs_err::read(&core)?;
+    super::run_tool(
+        shell,
+        &mut cmd,
+        format!("could not compile `{name}` (Go's messages are above)"),
+    )?;
     let component = work.join(format!("{name}.component.wasm"));
-    shell.status(
-        "Componentizing",
-        format_args!("{name} (WASI preview1 adapter)"),
-    );
     let wit = world.map(|w| root.join(w));
-    let source = wit
-        .as_deref()
-        .map(|path| kiln_componentize::WorldSource { path, world: None });
-    let made = kiln_componentize::componentize(&module, source)
-        .with_context(|| format!("failed to turn `{name}`'s core module into a component"))?;
-    crate::fsutil::write_atomic(&component, &made.bytes)?;
+    super::componentize(shell, name, &core, wit.as_deref(), &component)?;
     Ok(component)
 }
 
@@ -151,7 +141,7 @@ pub fn build(
 pub fn find_tinygo() -> Option<(PathBuf, String)> {
     let program = crate::env_vars::tinygo()
         .map(PathBuf::from)
-        .or_else(|| super::c::which("tinygo"))?;
+        .or_else(|| super::which("tinygo"))?;
     let out = Command::new(&program).arg("version").output().ok()?;
     out.status.success().then(|| {
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -192,24 +182,14 @@ pub fn build_tinygo(
         Profile::Release => cmd.args(["-opt=z", "-no-debug"]),
         Profile::Debug => cmd.args(["-opt=1"]),
     };
-    cmd.arg("-o")
-        .arg(&out_path)
-        .arg(".")
-        .current_dir(root)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod");
+    cmd.arg("-o").arg(&out_path).arg(".").current_dir(root);
+    offline(&mut cmd);
     shell.status("Compiling", format_args!("{name} ({version})"));
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run `{}`", program.display()))?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    if !text.trim().is_empty() {
-        shell.forward_stderr_always(&text);
-    }
-    if !out.status.success() {
-        bail!("could not compile `{name}` (TinyGo's messages are above)");
-    }
+    super::run_tool(
+        shell,
+        &mut cmd,
+        format!("could not compile `{name}` (TinyGo's messages are above)"),
+    )?;
     Ok(out_path)
 }
 
@@ -229,9 +209,10 @@ pub fn library_glue(wit: &Path) -> anyhow::Result<String> {
     use std::fmt::Write;
     use wit_parser::{Type, WorldItem, WorldKey};
 
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_path(wit)?;
-    let world = resolve.select_world(&[package], None)?;
+    let (resolve, world) = kiln_componentize::load_world(&kiln_componentize::WorldSource {
+        path: wit,
+        world: None,
+    })?;
     let scalar = |ty: &Type| -> Option<&'static str> {
         Some(match ty {
             Type::S32 => "int32",
