@@ -215,3 +215,51 @@ fn usage_errors_exit_2() {
         out.stderr
     );
 }
+
+#[test]
+fn a_bad_run_limit_in_the_manifest_points_at_its_line() {
+    let env = Env::new();
+    let project = project_with_manifest(
+        &env,
+        "[package]\nname = \"app\"\n\n[run]\ntimeout = \"soon\"\n",
+    );
+    let out = env.kiln(&["run"]).cwd(&project).run().code(1);
+    assert_output_snapshot("manifest_bad_run_timeout", &env, &out);
+    assert_no_output(&project);
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(out.stderr.contains("Kiln.toml:5:11"), "{}", out.stderr);
+}
+
+#[test]
+fn a_c_sources_pattern_that_matches_nothing_is_named() {
+    let env = Env::new();
+    let project = env.new_project("app", &["--template", "c-cli"]);
+    env.write(
+        "app/Kiln.toml",
+        "[package]\nname = \"app\"\nlanguage = \"c\"\n\n[build]\nsources = [\"lib/*.c\"]\n",
+    );
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert_output_snapshot("c_sources_match_nothing", &env, &out);
+    assert!(
+        !files_under(&project.join("target/kiln"))
+            .iter()
+            .any(|f| f.ends_with(".wasm")),
+        "{:?}",
+        files_under(&project.join("target/kiln"))
+    );
+}
+
+#[test]
+fn exe_without_a_runner_says_where_it_looked_and_writes_no_executable() {
+    let env = Env::new();
+    let project = env.new_project("app", &[]);
+    let missing = env.path("nowhere/kiln-runner");
+    let out = env
+        .kiln(&["build", "--exe"])
+        .cwd(&project)
+        .env("KILN_RUNNER", &missing)
+        .run()
+        .code(1);
+    assert_output_snapshot("exe_runner_missing", &env, &out);
+    assert_no_output(&project);
+}

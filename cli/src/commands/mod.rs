@@ -20,7 +20,15 @@ pub mod templates;
     version,
     propagate_version = true,
     after_help = "Exit status: 0 on success, 1 on failure, 2 on a usage error; `kiln run` exits with the guest's status \
-(134 when the guest traps).\n\nSee `kiln help <command>` for more on a command."
+(134 when the guest traps; each limit has its own code, see `kiln help run`).\n\n\
+Environment:\n  \
+KILN_CACHE_DIR   compiled-code cache [default: ~/.cache/kiln]\n  \
+KILN_RUNNER      the kiln-runner `build --exe` uses [default: beside kiln]\n  \
+CARGO, RUSTC     the Rust toolchain for Rust guests\n  \
+CC, WASI_SDK_PATH, WASI_SYSROOT   the C toolchain (see `kiln doctor`)\n  \
+GO, TINYGO       the Go toolchains [default: on PATH]\n  \
+CI, TERM=dumb    no progress bars\n\n\
+See `kiln help <command>` for more on a command."
 )]
 pub struct Cli {
     /// Print only errors and warnings.

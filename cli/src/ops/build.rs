@@ -28,6 +28,15 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The profile a `--release` flag asks for.
+    pub fn from_release_flag(release: bool) -> Profile {
+        if release {
+            Profile::Release
+        } else {
+            Profile::Debug
+        }
+    }
+
     /// The directory name under `target/kiln/`.
     pub fn dir_name(self) -> &'static str {
         match self {
@@ -167,14 +176,56 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// valid component. On any error no output file is written or changed.
 pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
     let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
+    // Find the runner first, so a missing one fails before any build work.
+    let runner = if opts.exe || project.manifest.package.exe {
+        Some(crate::ops::exe::find_runner()?)
+    } else {
+        None
+    };
     let artifact = build_project(shell, &project, opts.profile, opts.no_optimize, opts.format)?;
-    if opts.exe || project.manifest.package.exe {
-        crate::ops::exe::package(shell, &project, &artifact, opts.profile, opts.format)?;
+    if let Some(runner) = runner {
+        crate::ops::exe::package(
+            shell,
+            &project,
+            &artifact,
+            &runner,
+            opts.profile,
+            opts.format,
+        )?;
     }
     if opts.format == MessageFormat::Json {
         shell.json(&json!({ "reason": "build-finished", "success": true }));
     }
     Ok(artifact)
+}
+
+/// The component name for drivers without a package manifest of their own (C, Go): Kiln.toml's
+/// name, else the project directory's.
+fn manifest_or_directory_name(project: &Project) -> String {
+    project
+        .manifest
+        .name()
+        .map(str::to_string)
+        .or_else(|| {
+            project
+                .root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "main".to_string())
+}
+
+/// The metadata Kiln.toml alone gives (C, Go); Rust fills gaps from Cargo.toml.
+fn manifest_metadata(project: &Project, name: &str) -> kiln_componentize::Metadata {
+    let package = &project.manifest.package;
+    kiln_componentize::Metadata {
+        name: Some(name.to_string()),
+        version: package.version.clone(),
+        description: package.description.clone(),
+        license: package.license.as_ref().map(|l| l.get_ref().clone()),
+        source: package.repository.clone(),
+        processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+    }
 }
 
 /// Builds an already-located project.
@@ -227,17 +278,7 @@ pub fn build_project(
             (built.wasm, built.target_dir, name, metadata)
         }
         Language::Go | Language::Tinygo => {
-            let name = project
-                .manifest
-                .name()
-                .map(str::to_string)
-                .or_else(|| {
-                    project
-                        .root
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .unwrap_or_else(|| "main".to_string());
+            let name = manifest_or_directory_name(project);
             // `go` prefers TinyGo when it is installed, as `tinygo` requires it.
             let tinygo = project.language == Language::Tinygo
                 || crate::toolchain::go::find_tinygo().is_some();
@@ -252,44 +293,20 @@ pub fn build_project(
                     profile,
                 )?
             };
-            let metadata = kiln_componentize::Metadata {
-                name: Some(name.clone()),
-                version: package.version.clone(),
-                description: package.description.clone(),
-                license: package.license.as_ref().map(|l| l.get_ref().clone()),
-                source: package.repository.clone(),
-                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
-            };
+            let metadata = manifest_metadata(project, &name);
             (wasm, project.root.join("target"), name, metadata)
         }
         Language::C => {
-            let name = project
-                .manifest
-                .name()
-                .map(str::to_string)
-                .or_else(|| {
-                    project
-                        .root
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .unwrap_or_else(|| "main".to_string());
-            let built = crate::toolchain::c::build(
+            let name = manifest_or_directory_name(project);
+            let wasm = crate::toolchain::c::build(
                 shell,
                 &project.root,
                 &name,
                 &project.manifest.build,
                 profile,
             )?;
-            let metadata = kiln_componentize::Metadata {
-                name: Some(name.clone()),
-                version: package.version.clone(),
-                description: package.description.clone(),
-                license: package.license.as_ref().map(|l| l.get_ref().clone()),
-                source: package.repository.clone(),
-                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
-            };
-            (built.wasm, built.target_dir, name, metadata)
+            let metadata = manifest_metadata(project, &name);
+            (wasm, project.root.join("target"), name, metadata)
         }
         other => {
             return Err(crate::errors::hinted(

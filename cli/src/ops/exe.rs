@@ -14,51 +14,50 @@ use crate::manifest::Project;
 use crate::ops::build::{Artifact, Profile};
 use crate::shell::{MessageFormat, Shell, human_size};
 
-/// The runner's file name on this platform.
-fn runner_file_name() -> String {
-    format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)
+/// Where kiln looks for `kiln-runner`: `KILN_RUNNER` when set, else beside the running kiln.
+pub fn runner_path() -> Option<PathBuf> {
+    crate::env_vars::runner().or_else(|| {
+        let kiln = std::env::current_exe().ok()?;
+        Some(kiln.with_file_name(format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)))
+    })
 }
 
-/// Finds `kiln-runner`: `KILN_RUNNER` when set, else beside the running kiln.
-fn find_runner() -> anyhow::Result<PathBuf> {
-    if let Some(path) = crate::env_vars::runner() {
-        anyhow::ensure!(
-            path.is_file(),
-            "KILN_RUNNER points at `{}`, which is not a file",
-            path.display()
-        );
+/// Finds `kiln-runner`, or says where it should be and how to get it.
+pub fn find_runner() -> anyhow::Result<PathBuf> {
+    let path = runner_path().context("cannot find kiln's own executable")?;
+    if path.is_file() {
         return Ok(path);
     }
-    let kiln = std::env::current_exe().context("cannot find kiln's own executable")?;
-    let beside = kiln.with_file_name(runner_file_name());
-    if beside.is_file() {
-        return Ok(beside);
-    }
+    let origin = if crate::env_vars::runner().is_some() {
+        "KILN_RUNNER points at"
+    } else {
+        "kiln looks for its runner beside itself, at"
+    };
     Err(hinted(
         format!(
-            "`{}` is missing, so kiln cannot make executables",
-            beside.display()
+            "{origin} `{}`, which does not exist, so kiln cannot make executables",
+            path.display()
         ),
         "kiln-runner is installed with kiln (`./install.sh`, or `cargo install --path . --bins`); \
          or point KILN_RUNNER at one",
     ))
 }
 
-/// Writes `target/kiln/<profile>/<name>` for a built component, unless an identical one is
-/// already there. Returns its path.
+/// Writes `target/kiln/<profile>/<name>` for a built component from the runner at
+/// `runner_path`, unless an identical one is already there. Returns its path.
 ///
 /// # Errors
 ///
-/// A missing runner, a component Wasmtime cannot compile, or a failure to write.
+/// An unreadable runner, a component Wasmtime cannot compile, or a failure to write.
 pub fn package(
     shell: &Shell,
     project: &Project,
     artifact: &Artifact,
+    runner_path: &Path,
     profile: Profile,
     format: MessageFormat,
 ) -> anyhow::Result<PathBuf> {
-    let runner_path = find_runner()?;
-    let runner_file = fs_err::read(&runner_path)?;
+    let runner_file = fs_err::read(runner_path)?;
     let runner = exe::runner_part(&runner_file);
     let run = project.manifest.run.clone();
     let settings = ExeSettings {
