@@ -1,0 +1,124 @@
+//! The one error type of the registry client.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong talking to a registry, packaging or caching an artifact.
+///
+/// Messages never contain secrets: credentials are named by their [`CredentialSource`]
+/// (crate::CredentialSource), never shown.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The reference, tag or digest is malformed; nothing was sent or read.
+    #[error("invalid reference `{reference}`: {reason}")]
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The registry refused our credentials (or asked for some and we had none).
+    #[error("{registry} refused {credentials} (HTTP 401/403 on {operation})")]
+    Unauthorized {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// Which credentials were sent, e.g. "the credentials from KILN_REGISTRY_USERNAME".
+        credentials: String,
+        /// What we were doing.
+        operation: String,
+    },
+    /// The reference does not exist in the registry.
+    #[error("{reference} was not found in the registry")]
+    NotFound {
+        /// The reference.
+        reference: String,
+    },
+    /// A transient failure persisted through every attempt.
+    #[error("{operation} failed after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// What we were doing, e.g. "pushing blob sha256:…".
+        operation: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// A registry request failed in a way retrying cannot fix.
+    #[error("{operation} failed: {message}")]
+    Registry {
+        /// What we were doing.
+        operation: String,
+        /// The registry's or the transport's message.
+        message: String,
+    },
+    /// Content did not hash to the digest it was fetched by.
+    #[error("{what} does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// "manifest", "config blob" or "layer".
+        what: String,
+        /// The digest we asked for.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// Content was not the size its descriptor declared.
+    #[error("{what} {digest} is not the declared size: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// "config blob" or "layer".
+        what: String,
+        /// Its digest.
+        digest: String,
+        /// Declared size in bytes.
+        expected: u64,
+        /// Received size in bytes (or more, when the transfer was cut off at the limit).
+        actual: u64,
+    },
+    /// A manifest larger than [`crate::MAX_MANIFEST_SIZE`].
+    #[error("the manifest of {reference} is {size} bytes, over the {limit}-byte limit")]
+    ManifestTooLarge {
+        /// The reference.
+        reference: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The registry holds something other than a Wasm component artifact.
+    #[error("{reference} is not a Wasm component artifact: {found}")]
+    NotWasm {
+        /// The reference.
+        reference: String,
+        /// What was found instead, e.g. "an image index" or "a config of media type …".
+        found: String,
+    },
+    /// The component could not be packaged (not a component, unreadable WIT).
+    #[error("cannot package the component: {0}")]
+    Package(String),
+    /// The credential store or Docker configuration could not be read or written.
+    #[error("{0}")]
+    Credentials(String),
+    /// A file operation in the cache or the credential store failed.
+    #[error("{action} `{}`: {source}", path.display())]
+    Io {
+        /// What we tried, e.g. "cannot write".
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
