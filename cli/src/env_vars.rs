@@ -10,6 +10,23 @@ pub const KILN_CACHE_DIR: &str = "KILN_CACHE_DIR";
 /// `KILN_RUNNER`: the `kiln-runner` executable `kiln build --exe` builds on. Default: the one
 /// installed beside kiln.
 pub const KILN_RUNNER: &str = "KILN_RUNNER";
+/// `KILN_CONFIG_DIR`: where kiln keeps its configuration, `credentials.json` written by
+/// `kiln login`. Default: the platform configuration directory (`~/.config/kiln` on Linux).
+pub const KILN_CONFIG_DIR: &str = "KILN_CONFIG_DIR";
+/// `KILN_REGISTRY_USERNAME`: the registry user name (with `KILN_REGISTRY_PASSWORD`).
+pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
+/// `KILN_REGISTRY_PASSWORD`: the registry password (with `KILN_REGISTRY_USERNAME`).
+pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
+/// `KILN_REGISTRY_TOKEN`: a bearer token for the registry.
+pub const KILN_REGISTRY_TOKEN: &str = "KILN_REGISTRY_TOKEN";
+/// `KILN_REGISTRY_CA_FILE`: a PEM file of extra root certificates to trust for registries.
+pub const KILN_REGISTRY_CA_FILE: &str = "KILN_REGISTRY_CA_FILE";
+/// `SOURCE_DATE_EPOCH`: the `created` time of published artifacts, in seconds since the Unix
+/// epoch (<https://reproducible-builds.org/specs/source-date-epoch/>). Default: the epoch.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+/// `DOCKER_CONFIG`: the Docker configuration directory, read for registry credentials.
+/// Default: `~/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// `PATH`: where toolchains are searched.
 pub const PATH: &str = "PATH";
 /// `CC`: the C compiler to use (a clang with the wasm32 target).
@@ -47,6 +64,35 @@ pub fn cache_dir() -> Option<PathBuf> {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
         _ => dirs::cache_dir().map(|d| d.join("kiln")),
     }
+}
+
+/// kiln's configuration directory, or `None` when none can be determined.
+pub fn config_dir() -> Option<PathBuf> {
+    match std::env::var_os(KILN_CONFIG_DIR) {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => dirs::config_dir().map(|d| d.join("kiln")),
+    }
+}
+
+/// A non-empty variable's value (registry credentials, `SOURCE_DATE_EPOCH`).
+pub fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The Docker configuration file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn docker_config() -> Option<PathBuf> {
+    std::env::var_os(DOCKER_CONFIG)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
+        .map(|dir| dir.join("config.json"))
+}
+
+/// `KILN_REGISTRY_CA_FILE`, if set and not empty.
+pub fn registry_ca_file() -> Option<PathBuf> {
+    std::env::var_os(KILN_REGISTRY_CA_FILE)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The runner `--exe` builds on, when `KILN_RUNNER` names one.

@@ -138,6 +138,20 @@ pub struct Manifest {
     /// single-file executable.
     #[serde(default)]
     pub run: kiln_runtime::RunConfig,
+    /// `[publish]`: where `kiln publish` pushes by default.
+    #[serde(default)]
+    pub publish: Publish,
+}
+
+/// `[publish]`: defaults for `kiln publish`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// `REGISTRY/REPOSITORY[:TAG]`; without a tag, the package version is the tag.
+    pub reference: Option<Spanned<String>>,
+    /// Extra manifest annotations (`org.opencontainers.image.*` or your own keys).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// `[package]`: what the component is. Every key is optional; a Rust package falls back to
@@ -305,6 +319,16 @@ impl Manifest {
                 Some(license.span()),
                 Some("package.license".into()),
                 message,
+            ));
+        }
+        if let Some(reference) = &manifest.publish.reference
+            && let Err(e) =
+                kiln_registry_client::Reference::parse_with_default_tag(reference.get_ref(), "0")
+        {
+            return Err(error(
+                Some(reference.span()),
+                Some("publish.reference".into()),
+                e.to_string(),
             ));
         }
         Ok(manifest)

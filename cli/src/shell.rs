@@ -211,6 +211,31 @@ impl Shell {
         *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
     }
 
+    /// Starts a byte-counting progress bar of `total` bytes (a transfer), if bars are allowed.
+    pub fn progress_start_bytes(&self, total: u64, label: &str, message: &str) {
+        if !self.progress_allowed {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12.cyan.bold} [{bar:27}] {binary_bytes}/{binary_total_bytes}: {wide_msg}",
+            )
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        bar.set_message(message.to_string());
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    /// Advances the bar by `delta` units.
+    pub fn progress_inc(&self, delta: u64) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.inc(delta);
+        }
+    }
+
     /// Moves the bar to `position` of its total, with `message` beside it.
     pub fn progress_set(&self, position: u64, message: &str) {
         if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {

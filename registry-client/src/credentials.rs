@@ -126,6 +126,9 @@ pub struct Inputs {
     pub env_token: Option<String>,
     /// kiln's store, if it has a location.
     pub store: Option<CredentialStore>,
+    /// The Docker configuration file (`$DOCKER_CONFIG/config.json`, else
+    /// `~/.docker/config.json`); skipped when `None` or absent.
+    pub docker_config: Option<PathBuf>,
 }
 
 /// Resolves the credential for `registry` (`host[:port]`) along the chain in the module docs.
@@ -180,7 +183,15 @@ pub fn resolve(registry: &str, inputs: &Inputs) -> Result<Credential, Error> {
         ));
     }
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-    match docker_credential::get_credential(registry) {
+    let Some(docker_config) = inputs.docker_config.as_ref().filter(|p| p.is_file()) else {
+        return Ok(Credential::anonymous());
+    };
+    let file = fs_err::File::open(docker_config).map_err(|e| Error::Io {
+        action: "cannot read",
+        path: docker_config.clone(),
+        source: e,
+    })?;
+    match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), registry) {
         Ok(DockerCredential::UsernamePassword(user, pass)) => Ok(Credential::basic(
             user,
             pass,
@@ -194,7 +205,8 @@ pub fn resolve(registry: &str, inputs: &Inputs) -> Result<Credential, Error> {
             "the Docker credential helper `{helper}` failed for {registry}"
         ))),
         Err(other) => Err(Error::Credentials(format!(
-            "cannot read the Docker credentials for {registry}: {other}"
+            "cannot read the Docker credentials for {registry} from {}: {other}",
+            docker_config.display()
         ))),
     }
 }

@@ -57,6 +57,33 @@ impl Reference {
         })
     }
 
+    /// Parses `s`; when it has neither a tag nor a digest, `default_tag` is its tag
+    /// (`kiln publish` uses the package version).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidReference`], as [`str::parse`] gives.
+    pub fn parse_with_default_tag(s: &str, default_tag: &str) -> Result<Self, Error> {
+        let last = s.rsplit('/').next().unwrap_or(s);
+        if s.contains('/') && !s.contains('@') && !last.contains(':') {
+            format!("{s}:{default_tag}").parse()
+        } else {
+            s.parse()
+        }
+    }
+
+    /// Checks a tag on its own (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidReference`] naming the tag and what is wrong with it.
+    pub fn validate_tag(tag: &str) -> Result<(), Error> {
+        check_tag(tag).map_err(|reason| Error::InvalidReference {
+            reference: format!(":{tag}"),
+            reason,
+        })
+    }
+
     /// The same repository pinned to `digest` (no tag).
     pub fn with_digest(&self, digest: &str) -> Self {
         Self {
@@ -297,6 +324,16 @@ mod tests {
         assert!(reason("r.io:99999/a/b:1").contains("port"));
         assert!(reason("r .io/a:1").contains("' '"));
         assert!(reason("").contains("empty"));
+    }
+
+    #[test]
+    fn default_tag() {
+        let r = Reference::parse_with_default_tag("r.io/a/b", "1.2.0").unwrap();
+        assert_eq!(r.to_string(), "r.io/a/b:1.2.0");
+        let r = Reference::parse_with_default_tag("r.io:5000/a/b:x", "1.2.0").unwrap();
+        assert_eq!(r.tag(), Some("x"));
+        let r = Reference::parse_with_default_tag("r.io:5000/a", "1.2.0").unwrap();
+        assert_eq!(r.to_string(), "r.io:5000/a:1.2.0");
     }
 
     #[test]

@@ -8,7 +8,10 @@ use crate::shell::{Shell, Verbosity};
 pub mod build;
 pub mod doctor;
 pub mod inspect;
+pub mod login;
 pub mod new;
+pub mod publish;
+pub mod pull;
 pub mod run;
 pub mod serve;
 pub mod templates;
@@ -24,6 +27,10 @@ pub mod templates;
 Environment:\n  \
 KILN_CACHE_DIR   compiled-code cache [default: ~/.cache/kiln]\n  \
 KILN_RUNNER      the kiln-runner `build --exe` uses [default: beside kiln]\n  \
+KILN_CONFIG_DIR  where `kiln login` saves credentials [default: ~/.config/kiln]\n  \
+KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN   registry credentials\n  \
+KILN_REGISTRY_CA_FILE   extra PEM root certificates for registries\n  \
+SOURCE_DATE_EPOCH   `created` of published artifacts [default: 1970-01-01]\n  \
 CARGO, RUSTC     the Rust toolchain for Rust guests\n  \
 CC, WASI_SDK_PATH, WASI_SYSROOT   the C toolchain (see `kiln doctor`)\n  \
 GO, TINYGO       the Go toolchains [default: on PATH]\n  \
@@ -55,6 +62,10 @@ pub enum Command {
     Build(build::Args),
     Run(run::Args),
     Serve(serve::Args),
+    Publish(publish::Args),
+    Pull(pull::Args),
+    Login(login::Args),
+    Logout(login::LogoutArgs),
     Inspect(inspect::Args),
     Doctor(doctor::Args),
 }
@@ -78,6 +89,10 @@ pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
         Command::Build(args) => build::exec(shell, args),
         Command::Run(args) => run::exec(shell, args),
         Command::Serve(args) => serve::exec(shell, args),
+        Command::Publish(args) => publish::exec(shell, args),
+        Command::Pull(args) => pull::exec(shell, args),
+        Command::Login(args) => login::exec(shell, args),
+        Command::Logout(args) => login::exec_logout(shell, args),
         Command::Inspect(args) => inspect::exec(shell, args),
         Command::Doctor(args) => doctor::exec(shell, args),
     }

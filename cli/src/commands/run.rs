@@ -14,7 +14,8 @@ use crate::shell::Shell;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  kiln run -- world                    # build the project here, run it with `world`\n  \
-kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n\n\
+kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n  \
+kiln run ghcr.io/you/hello:1.0.0      # pull (through the cache), then run\n\n\
 Nothing is granted by default: no host directory, no environment variable, no network. \
 Stdin, stdout and stderr are the terminal's.\n\n\
 Inside a project, Kiln.toml's `[run]` table applies first: flags add grants to it and \
@@ -24,7 +25,8 @@ Exit status: the guest's (0 when `wasi:cli/run` returns ok, 1 when it returns er
 139 when it exhausts its wasm stack, 134 when it traps; 1 when kiln fails before the guest runs."
 )]
 pub struct Args {
-    /// A component (.wasm), or a project directory or manifest [default: the project here].
+    /// A component (.wasm), a project directory or manifest, or a registry reference
+    /// (REGISTRY/REPOSITORY:TAG or @sha256:DIGEST) [default: the project here].
     pub path: Option<PathBuf>,
 
     #[command(flatten)]

@@ -32,6 +32,8 @@ pub struct RunOptions {
 /// What to run: a component file, named for `argv[0]`, with its project's `[run]` table.
 struct Runnable {
     path: PathBuf,
+    /// How to name it in messages when not by its path (a registry reference).
+    shown: Option<String>,
     program_name: String,
     project_run: RunConfig,
 }
@@ -69,7 +71,10 @@ pub fn prepare(
     let _ = capabilities(&config, opts, String::new())?;
 
     let bytes = fs_err::read(&runnable.path)?;
-    let shown = crate::fsutil::display_relative(&runnable.path);
+    let shown = runnable
+        .shown
+        .clone()
+        .unwrap_or_else(|| crate::fsutil::display_relative(&runnable.path));
     match kiln_componentize::detect(&bytes) {
         WasmKind::Component => {}
         WasmKind::CoreModule => {
@@ -234,7 +239,21 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                     .unwrap_or_else(|| "main".to_string());
                 return Ok(Runnable {
                     path: full,
+                    shown: None,
                     program_name,
+                    project_run: RunConfig::default(),
+                });
+            } else if let Some(reference) = path.to_str().filter(|p| looks_like_reference(p)) {
+                let reference: kiln_registry_client::Reference = reference.parse()?;
+                let pulled = crate::ops::pull::fetch(
+                    shell,
+                    &reference,
+                    &crate::ops::registry::RegistryArgs::default(),
+                )?;
+                return Ok(Runnable {
+                    path: pulled.component,
+                    shown: Some(reference.to_string()),
+                    program_name: reference.name().to_string(),
                     project_run: RunConfig::default(),
                 });
             } else {
@@ -246,14 +265,36 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
     let artifact = build_project(shell, &project, opts.profile, false, MessageFormat::Human)?;
     Ok(Runnable {
         path: artifact.path,
+        shown: None,
         program_name: artifact.name,
         project_run: project.manifest.run.clone(),
     })
 }
 
+/// Whether a path that does not exist reads as a registry reference: a first component
+/// that is a host (has a `.` or `:`, or is `localhost`), and a tag or digest.
+fn looks_like_reference(text: &str) -> bool {
+    let Some((first, rest)) = text.split_once('/') else {
+        return false;
+    };
+    let host = first.contains('.') || first.contains(':') || first == "localhost";
+    let last = rest.rsplit('/').next().unwrap_or(rest);
+    host && (last.contains(':') || text.contains('@'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_and_paths() {
+        assert!(looks_like_reference("127.0.0.1:5000/demo/hello:0.1.0"));
+        assert!(looks_like_reference("ghcr.io/you/app@sha256:00"));
+        assert!(looks_like_reference("localhost/app:1"));
+        assert!(!looks_like_reference("target/kiln/debug/app.wasm"));
+        assert!(!looks_like_reference("app.wasm"));
+        assert!(!looks_like_reference("examples/md2html"));
+    }
 
     #[test]
     fn library_and_http_components_get_different_messages() {

@@ -1,0 +1,73 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::ops::publish::PublishOptions;
+use crate::ops::registry::RegistryArgs;
+use crate::shell::{MessageFormat, Shell};
+
+/// Push the project's component to an OCI registry as a Wasm artifact.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  kiln publish ghcr.io/you/hello            # tag: the package version\n  \
+kiln publish 127.0.0.1:5000/demo/hello:0.1.0\n  \
+kiln publish --dry-run                     # what would be pushed, and its digest\n\n\
+The reference defaults to Kiln.toml's `[publish] reference`; without a tag there, the package \
+version is the tag. The release build is made first when stale. The artifact follows the CNCF \
+Wasm OCI layout: an OCI image manifest, an `application/vnd.wasm.config.v0+json` config and one \
+`application/wasm` layer. Annotations come from `[package]` (title, version, description, \
+licenses, source), `[publish] annotations` and --annotation. `created` is SOURCE_DATE_EPOCH, or \
+1970-01-01T00:00:00Z when unset: never the clock, so the same component gives the same digest.\n\n\
+Credentials, first match wins: --username with --password-stdin; KILN_REGISTRY_USERNAME and \
+KILN_REGISTRY_PASSWORD, or KILN_REGISTRY_TOKEN; `kiln login`; the Docker configuration.\n\n\
+On success, stdout carries `REFERENCE@sha256:…`."
+)]
+pub struct Args {
+    /// Where to push: REGISTRY/REPOSITORY[:TAG] [default: `[publish] reference`].
+    pub reference: Option<String>,
+
+    /// The tag to push [default: the reference's tag, else the package version].
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Add a manifest annotation; repeatable; overrides the ones kiln derives.
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<(String, String)>,
+
+    /// Build and package, print the reference and digest, push nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Path to the project's Kiln.toml or Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+fn parse_annotation(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    let opts = PublishOptions {
+        reference: args.reference,
+        tag: args.tag,
+        annotations: args.annotations,
+        dry_run: args.dry_run,
+        registry: args.registry,
+        manifest_path: args.manifest_path,
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        format: args.message_format,
+    };
+    crate::ops::publish::publish(shell, &opts)?;
+    Ok(0)
+}

@@ -1,0 +1,48 @@
+use std::path::PathBuf;
+
+use crate::ops::pull::PullOptions;
+use crate::ops::registry::RegistryArgs;
+use crate::shell::{MessageFormat, Shell};
+
+/// Download a component from an OCI registry.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  kiln pull ghcr.io/you/hello:1.0.0              # writes hello.wasm\n  \
+kiln pull 127.0.0.1:5000/demo/hello@sha256:… -o app.wasm\n\n\
+The manifest and every blob are checked against their digests and declared sizes before they \
+are used or cached; manifests over 4 MiB are refused. Pulled content is kept in the cache \
+(KILN_CACHE_DIR), so pulling the same digest again downloads nothing. An existing output \
+file is replaced only with --force.\n\n\
+On success, stdout carries the path written."
+)]
+pub struct Args {
+    /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
+    pub reference: String,
+
+    /// Where to write the component [default: <repository name>.wasm here].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    let opts = PullOptions {
+        reference: args.reference,
+        output: args.output,
+        force: args.force,
+        registry: args.registry,
+        format: args.message_format,
+    };
+    crate::ops::pull::pull(shell, &opts)?;
+    Ok(0)
+}

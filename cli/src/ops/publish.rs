@@ -1,0 +1,168 @@
+//! `kiln publish`: build the release component when stale, package it as a Wasm OCI
+//! artifact, push it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kiln_registry_client::{Artifact, Reference, annotations};
+use serde_json::json;
+
+use crate::env_vars;
+use crate::errors::hinted;
+use crate::manifest::Project;
+use crate::ops::build::{Profile, build_project};
+use crate::ops::registry::{self, RegistryArgs, ShellProgress};
+use crate::shell::{MessageFormat, Shell, human_size};
+
+/// Resolved `kiln publish` settings.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// The reference on the command line.
+    pub reference: Option<String>,
+    /// `--tag`.
+    pub tag: Option<String>,
+    /// `--annotation KEY=VALUE`s.
+    pub annotations: Vec<(String, String)>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// Credentials and `--insecure`.
+    pub registry: RegistryArgs,
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// The current directory.
+    pub cwd: PathBuf,
+    /// `--message-format`.
+    pub format: MessageFormat,
+}
+
+/// Publishes; prints `REFERENCE@sha256:…` on stdout.
+///
+/// # Errors
+///
+/// A malformed reference or tag (before anything else happens), no reference anywhere, no
+/// tag and no package version, build errors, registry errors.
+pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
+    // Refuse bad input before touching files or the network.
+    if let Some(reference) = &opts.reference {
+        Reference::parse_with_default_tag(reference, "latest")?;
+    }
+    if let Some(tag) = &opts.tag {
+        Reference::validate_tag(tag)?;
+    }
+    let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
+    let written = match &opts.reference {
+        Some(reference) => reference.clone(),
+        None => project
+            .manifest
+            .publish
+            .reference
+            .as_ref()
+            .map(|r| r.get_ref().clone())
+            .ok_or_else(|| {
+                hinted(
+                    "no reference to publish to",
+                    "give one (`kiln publish REGISTRY/REPOSITORY[:TAG]`) or set `[publish] reference` in Kiln.toml",
+                )
+            })?,
+    };
+
+    let built = build_project(shell, &project, Profile::Release, false, opts.format)?;
+    let metadata = &built.metadata;
+    let tag = match (&opts.tag, &metadata.version) {
+        (Some(tag), _) => tag.clone(),
+        (None, Some(version)) => version.clone(),
+        (None, None) => String::from("latest"),
+    };
+    let mut reference = Reference::parse_with_default_tag(&written, &tag)?;
+    if let Some(tag) = &opts.tag {
+        reference = reference.with_tag(tag)?;
+    }
+    if reference.tag().is_none() {
+        anyhow::bail!("`{reference}` pins a digest; publish to a tag");
+    }
+
+    let mut notes = BTreeMap::new();
+    let mut note = |key: &str, value: Option<&String>| {
+        if let Some(value) = value {
+            notes.insert(key.to_string(), value.clone());
+        }
+    };
+    note(annotations::TITLE, metadata.name.as_ref());
+    note(annotations::VERSION, metadata.version.as_ref());
+    note(annotations::DESCRIPTION, metadata.description.as_ref());
+    note(annotations::LICENSES, metadata.license.as_ref());
+    note(annotations::SOURCE, metadata.source.as_ref());
+    notes.extend(project.manifest.publish.annotations.clone());
+    notes.extend(opts.annotations.iter().cloned());
+    let created = kiln_registry_client::created_from_source_date_epoch(
+        env_vars::non_empty(env_vars::SOURCE_DATE_EPOCH).as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+
+    let component = fs_err::read(&built.path)?;
+    let size = component.len() as u64;
+    let artifact = Artifact::package(component, notes, created)
+        .with_context(|| format!("cannot publish `{}`", built.path.display()))?;
+    let pinned = format!("{reference}@{}", artifact.manifest_digest);
+
+    if opts.dry_run {
+        shell.status(
+            "Packaged",
+            format_args!(
+                "{} ({}), not pushed (--dry-run)",
+                reference,
+                human_size(size)
+            ),
+        );
+        match opts.format {
+            MessageFormat::Human => shell.result(&pinned),
+            MessageFormat::Json => shell.json(&json!({
+                "reason": "publish",
+                "dry_run": true,
+                "reference": pinned,
+                "digest": artifact.manifest_digest,
+                "layer_digest": artifact.layer_digest,
+                "size": size,
+                "annotations": artifact.annotations,
+            })),
+        }
+        return Ok(());
+    }
+
+    let credential = registry::resolve_credential(reference.registry(), &opts.registry)?;
+    let tokio = registry::tokio()?;
+    let pushed = tokio
+        .block_on(async {
+            let client =
+                registry::connect(shell, &reference, credential, opts.registry.insecure).await?;
+            let progress = ShellProgress {
+                shell,
+                verb: "Pushing",
+            };
+            anyhow::Ok(client.push(&reference, &artifact, &progress).await?)
+        })
+        .with_context(|| format!("cannot publish to {reference}"))?;
+    shell.status(
+        "Published",
+        format_args!(
+            "{reference} ({}, {} uploaded)",
+            human_size(size),
+            human_size(pushed.uploaded)
+        ),
+    );
+    match opts.format {
+        MessageFormat::Human => shell.result(&pushed.reference),
+        MessageFormat::Json => shell.json(&json!({
+            "reason": "publish",
+            "dry_run": false,
+            "reference": pushed.reference,
+            "digest": pushed.digest,
+            "layer_digest": artifact.layer_digest,
+            "size": size,
+            "uploaded": pushed.uploaded,
+            "annotations": artifact.annotations,
+        })),
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! What `publish`, `pull`, `login` and `kiln run REFERENCE` share: credentials from the
+//! command line and the environment, a connected client, and progress drawn by the shell.
+
+use std::io::{IsTerminal, Read};
+use std::time::Duration;
+
+use anyhow::Context;
+use kiln_registry_client::credentials::{self, Inputs};
+use kiln_registry_client::{
+    BlobKind, Cache, ClientOptions, Credential, CredentialStore, Progress, Reference,
+    RegistryClient, RetryPolicy,
+};
+
+use crate::env_vars;
+use crate::shell::Shell;
+
+/// Registry connection flags shared by the registry commands.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Log in as USER (the password is read from stdin; see --password-stdin).
+    #[arg(short, long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Read the password (or token) from stdin, up to the first newline.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Allow plain HTTP to a registry that is not on this machine. Loopback registries
+    /// (localhost, 127.0.0.0/8, ::1) get plain HTTP without it when they do not speak TLS.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// kiln's credential store, `credentials.json` in its configuration directory.
+pub fn credential_store() -> Option<CredentialStore> {
+    env_vars::config_dir().map(|dir| CredentialStore::new(dir.join("credentials.json")))
+}
+
+/// Reads a password from stdin: everything up to the first newline.
+pub fn read_password_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from stdin")?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        anyhow::bail!("the password read from stdin is empty");
+    }
+    Ok(password)
+}
+
+/// Resolves the credential for `registry` along the chain (flags, environment, kiln's
+/// store, Docker's configuration).
+pub fn resolve_credential(registry: &str, args: &RegistryArgs) -> anyhow::Result<Credential> {
+    let command_line = match (&args.username, args.password_stdin) {
+        (Some(user), true) => Some((user.clone(), read_password_stdin()?)),
+        (Some(_), false) => {
+            anyhow::bail!("--username needs a password: pipe it in with --password-stdin")
+        }
+        (None, true) => anyhow::bail!("--password-stdin needs --username"),
+        (None, false) => None,
+    };
+    let inputs = Inputs {
+        command_line,
+        env_username: env_vars::non_empty(env_vars::KILN_REGISTRY_USERNAME),
+        env_password: env_vars::non_empty(env_vars::KILN_REGISTRY_PASSWORD),
+        env_token: env_vars::non_empty(env_vars::KILN_REGISTRY_TOKEN),
+        store: credential_store(),
+        docker_config: env_vars::docker_config(),
+    };
+    Ok(credentials::resolve(registry, &inputs)?)
+}
+
+/// Client options from the flags and the environment.
+pub fn client_options(insecure: bool) -> anyhow::Result<ClientOptions> {
+    let mut root_certificates = Vec::new();
+    if let Some(path) = env_vars::registry_ca_file() {
+        root_certificates.push(fs_err::read(&path).with_context(|| {
+            format!(
+                "cannot read {} `{}`",
+                env_vars::KILN_REGISTRY_CA_FILE,
+                path.display()
+            )
+        })?);
+    }
+    let cache_root = env_vars::cache_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln-cache"))
+        .join("oci");
+    Ok(ClientOptions {
+        insecure,
+        root_certificates,
+        retry: RetryPolicy::default(),
+        cache: Cache::new(cache_root),
+    })
+}
+
+/// Connects to the registry of `reference`.
+pub async fn connect(
+    shell: &Shell,
+    reference: &Reference,
+    credential: Credential,
+    insecure: bool,
+) -> anyhow::Result<RegistryClient> {
+    let registry = reference.registry();
+    let client = RegistryClient::connect(registry, credential, client_options(insecure)?).await?;
+    shell.verbose_status(
+        "Registry",
+        format_args!(
+            "{registry} over {}, with {}",
+            match client.scheme() {
+                kiln_registry_client::Scheme::Https => "HTTPS",
+                kiln_registry_client::Scheme::Http => "plain HTTP",
+            },
+            client.credential().source
+        ),
+    );
+    Ok(client)
+}
+
+/// A multi-threaded tokio runtime for one command.
+pub fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
+}
+
+/// Draws transfers with the shell: a byte bar for the layer on a terminal, a line per blob
+/// with `-v`, and a warning per retry.
+pub struct ShellProgress<'a> {
+    /// Where output goes.
+    pub shell: &'a Shell,
+    /// The bar's label, e.g. "Pushing".
+    pub verb: &'static str,
+}
+
+impl Progress for ShellProgress<'_> {
+    fn blob_started(&self, kind: BlobKind, digest: &str, size: u64) {
+        if kind == BlobKind::Layer {
+            self.shell
+                .progress_start_bytes(size, self.verb, &short(digest).to_string());
+        }
+    }
+
+    fn blob_advanced(&self, _digest: &str, bytes: u64) {
+        self.shell.progress_inc(bytes);
+    }
+
+    fn blob_finished(&self, digest: &str, transferred: bool) {
+        self.shell.progress_finish();
+        let what = match (transferred, self.verb) {
+            (true, "Pushing") => "uploaded",
+            (true, _) => "downloaded",
+            (false, "Pushing") => "already in the registry",
+            (false, _) => "in the cache",
+        };
+        self.shell
+            .verbose_status("Blob", format_args!("{} {what}", short(digest)));
+    }
+
+    fn retrying(&self, operation: &str, attempt: u32, delay: Duration, reason: &str) {
+        self.shell.warn(format_args!(
+            "{operation}: {reason}; attempt {} in {}",
+            attempt + 1,
+            humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
+        ));
+    }
+}
+
+/// `sha256:0123456789ab`.
+pub fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+/// Whether stdin is a terminal (for prompts).
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
