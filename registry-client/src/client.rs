@@ -317,7 +317,12 @@ impl RegistryClient {
             unreachable!("parse_wasm_manifest checks for one layer")
         };
         let pinned = reference.with_digest(&digest);
-        if from_cache {
+        // A manifest from the cache needs the network only for blobs the cache lacks.
+        let blobs_cached = cache
+            .get(&manifest.config.digest, None)
+            .and(cache.get(&layer.digest, None))
+            .is_some();
+        if from_cache && !blobs_cached {
             self.authenticate(reference, RegistryOperation::Pull, progress)
                 .await?;
         }
@@ -564,6 +569,12 @@ impl RegistryClient {
                     || e.status()
                         .is_some_and(|s| s.is_server_error() || s.as_u16() == 429);
                 let message = error_chain(&e);
+                if message.contains("certificate") {
+                    return Failure::Fatal(Error::Certificate {
+                        registry: self.registry.clone(),
+                        message,
+                    });
+                }
                 if transient {
                     Failure::Transient {
                         message,
@@ -658,14 +669,22 @@ fn parse_wasm_manifest(reference: &Reference, bytes: &[u8]) -> Result<OciImageMa
 async fn speaks_tls(registry: &str, options: &ClientOptions) -> Result<bool, Error> {
     let client = build_client(Scheme::Https, options)?;
     let probe: Reference = format!("{registry}/kiln-probe:latest").parse()?;
-    Ok(client
+    match client
         .auth(
             probe.oci(),
             &oci_client::secrets::RegistryAuth::Anonymous,
             RegistryOperation::Pull,
         )
         .await
-        .is_ok())
+    {
+        Ok(_) => Ok(true),
+        // A TLS server whose certificate we do not trust: stay on HTTPS, so the user sees
+        // the certificate error rather than a plain-HTTP request to a TLS port.
+        Err(OciDistributionError::RequestError(e)) if error_chain(&e).contains("certificate") => {
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 fn build_client(scheme: Scheme, options: &ClientOptions) -> Result<Client, Error> {

@@ -27,6 +27,14 @@ pub enum Error {
         /// What we were doing.
         operation: String,
     },
+    /// The registry's TLS certificate is not trusted (or not valid for its name).
+    #[error("the TLS certificate of {registry} is not trusted: {message}")]
+    Certificate {
+        /// `host[:port]`.
+        registry: String,
+        /// The TLS library's reason.
+        message: String,
+    },
     /// The reference does not exist in the registry.
     #[error("{reference} was not found in the registry")]
     NotFound {

@@ -15,5 +15,6 @@ mod inspect;
 mod limits;
 mod new;
 mod optimize;
+mod registry;
 mod run;
 mod serve;

@@ -78,7 +78,7 @@ pub fn login(shell: &Shell, opts: &LoginOptions) -> anyhow::Result<()> {
     tokio
         .block_on(async {
             let client = registry::connect(shell, &probe, credential, opts.insecure).await?;
-            anyhow::Ok(client.check_login().await?)
+            client.check_login().await.map_err(registry::explain)
         })
         .with_context(|| format!("cannot log in to {}", opts.registry))?;
     store.set(

@@ -140,7 +140,10 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
                 shell,
                 verb: "Pushing",
             };
-            anyhow::Ok(client.push(&reference, &artifact, &progress).await?)
+            client
+                .push(&reference, &artifact, &progress)
+                .await
+                .map_err(registry::explain)
         })
         .with_context(|| format!("cannot publish to {reference}"))?;
     shell.status(

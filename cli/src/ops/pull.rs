@@ -40,7 +40,10 @@ pub fn fetch(shell: &Shell, reference: &Reference, args: &RegistryArgs) -> anyho
                 shell,
                 verb: "Pulling",
             };
-            anyhow::Ok(client.pull(reference, &progress).await?)
+            client
+                .pull(reference, &progress)
+                .await
+                .map_err(registry::explain)
         })
         .with_context(|| format!("cannot pull {reference}"))?;
     let how = if pulled.downloaded == 0 {

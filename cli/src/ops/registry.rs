@@ -102,7 +102,9 @@ pub async fn connect(
     insecure: bool,
 ) -> anyhow::Result<RegistryClient> {
     let registry = reference.registry();
-    let client = RegistryClient::connect(registry, credential, client_options(insecure)?).await?;
+    let client = RegistryClient::connect(registry, credential, client_options(insecure)?)
+        .await
+        .map_err(explain)?;
     shell.verbose_status(
         "Registry",
         format_args!(
@@ -115,6 +117,26 @@ pub async fn connect(
         ),
     );
     Ok(client)
+}
+
+/// A registry error for the user, with a hint where one helps.
+pub fn explain(error: kiln_registry_client::Error) -> anyhow::Error {
+    use kiln_registry_client::Error as E;
+    let hint = match &error {
+        E::Unauthorized { registry, .. } => Some(format!(
+            "log in with `kiln login {registry} -u USER --password-stdin`, or set \
+             KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD (or KILN_REGISTRY_TOKEN)"
+        )),
+        E::Certificate { .. } => Some(format!(
+            "trust the registry's CA with {}=ca.pem",
+            env_vars::KILN_REGISTRY_CA_FILE
+        )),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => crate::errors::hinted(error.to_string(), hint),
+        None => error.into(),
+    }
 }
 
 /// A multi-threaded tokio runtime for one command.

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod registry;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,6 +53,13 @@ impl Env {
         cmd.args(args)
             .current_dir(self.root())
             .env("KILN_CACHE_DIR", self.cache_dir())
+            .env("KILN_CONFIG_DIR", self.path(".kiln-config"))
+            .env("DOCKER_CONFIG", self.path(".docker"))
+            .env_remove("KILN_REGISTRY_USERNAME")
+            .env_remove("KILN_REGISTRY_PASSWORD")
+            .env_remove("KILN_REGISTRY_TOKEN")
+            .env_remove("KILN_REGISTRY_CA_FILE")
+            .env_remove("SOURCE_DATE_EPOCH")
             .env("NO_COLOR", "1")
             .env_remove("CI")
             .env_remove("RUST_BACKTRACE")

@@ -1,0 +1,644 @@
+//! `kiln publish`, `pull`, `login`, `logout` and `run REFERENCE` against a real registry
+//! (Debian's docker-registry), with skopeo as the second client and a fault-injecting proxy
+//! for the error paths.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::registry::{FaultProxy, PASSWORD, Registry, USER};
+use crate::support::{Env, Output, sha256_file};
+
+/// `kiln new hello`, built in release: the component `kiln publish` pushes.
+fn hello(env: &Env) -> (PathBuf, PathBuf) {
+    let project = env.new_project("hello", &[]);
+    env.kiln(&["build", "--release", "-q"])
+        .cwd(&project)
+        .run()
+        .success();
+    let wasm = project.join("target/kiln/release/hello.wasm");
+    (project, wasm)
+}
+
+fn stdout_line(out: &Output) -> &str {
+    out.stdout.trim()
+}
+
+#[test]
+fn publish_pull_run_round_trip_and_reproducible_digests() {
+    let env = Env::new();
+    let mut registry = Registry::open();
+    let (project, wasm) = hello(&env);
+    let reference = format!("{}/demo/hello:0.1.0", registry.addr);
+
+    let first = env
+        .kiln(&["publish", &reference])
+        .cwd(&project)
+        .run()
+        .success();
+    let pinned = stdout_line(&first).to_string();
+    assert!(
+        pinned.starts_with(&format!("{reference}@sha256:")),
+        "{pinned}"
+    );
+    assert!(first.stderr.contains("Published"), "{}", first.stderr);
+    assert_eq!(registry.tags("demo/hello"), Some(vec!["0.1.0".to_string()]));
+
+    // The same input gives the same digest; so does the default reference from the
+    // package version.
+    let again = env
+        .kiln(&["publish", &reference])
+        .cwd(&project)
+        .run()
+        .success();
+    assert_eq!(stdout_line(&again), pinned);
+    let by_version = env
+        .kiln(&["publish", &format!("{}/demo/hello", registry.addr)])
+        .cwd(&project)
+        .run()
+        .success();
+    assert_eq!(stdout_line(&by_version), pinned);
+    // A different SOURCE_DATE_EPOCH is a different `created`, so a different digest.
+    let later = env
+        .kiln(&["publish", &reference, "--dry-run"])
+        .cwd(&project)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    assert_ne!(stdout_line(&later), pinned);
+
+    // Pull: byte-identical.
+    let pulled = env
+        .kiln(&["pull", &reference, "-o", "pulled.wasm"])
+        .run()
+        .success();
+    assert_eq!(stdout_line(&pulled), "pulled.wasm");
+    assert_eq!(sha256_file(&env.path("pulled.wasm")), sha256_file(&wasm));
+
+    // Run from the registry.
+    let ran = env
+        .kiln(&["run", &reference, "--", "registry"])
+        .run()
+        .success();
+    assert_eq!(ran.stdout, "Hello, registry!\n");
+
+    // Pinned to the digest and cached: no network needed at all.
+    let digest = pinned.split('@').nth(1).unwrap().to_string();
+    registry.stop();
+    let offline = format!("{}/demo/hello@{digest}", registry.addr);
+    let json = env
+        .kiln(&[
+            "pull",
+            &offline,
+            "-o",
+            "offline.wasm",
+            "--message-format",
+            "json",
+        ])
+        .run()
+        .success();
+    let event = json.json_event("pull");
+    assert_eq!(event["downloaded"], 0);
+    assert_eq!(event["digest"], digest.as_str());
+    assert_eq!(sha256_file(&env.path("offline.wasm")), sha256_file(&wasm));
+    env.kiln(&["run", &offline, "--", "cache"]).run().success();
+}
+
+#[test]
+fn skopeo_reads_what_kiln_pushed() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let (project, wasm) = hello(&env);
+    let reference = format!("{}/demo/hello:0.1.0", registry.addr);
+    env.kiln(&[
+        "publish",
+        &reference,
+        "--annotation",
+        "com.example.team=wasm",
+    ])
+    .cwd(&project)
+    .run()
+    .success();
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    assert_eq!(
+        layers[0]["digest"],
+        format!("sha256:{}", sha256_file(&wasm))
+    );
+    assert_eq!(layers[0]["size"], fs_err::metadata(&wasm).unwrap().len());
+    let notes = &manifest["annotations"];
+    assert_eq!(notes["org.opencontainers.image.title"], "hello");
+    assert_eq!(notes["org.opencontainers.image.version"], "0.1.0");
+    assert_eq!(
+        notes["org.opencontainers.image.created"],
+        "1970-01-01T00:00:00Z"
+    );
+    assert_eq!(notes["com.example.team"], "wasm");
+
+    // The config blob, fetched by skopeo's own client, is the Wasm config.
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    if out.status.success() {
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(config["architecture"], "wasm");
+        assert_eq!(config["os"], "wasip2");
+        assert_eq!(config["layerDigests"][0], layers[0]["digest"]);
+        let exports = config["component"]["exports"].as_array().unwrap();
+        assert!(
+            exports
+                .iter()
+                .any(|e| e.as_str().unwrap().starts_with("wasi:cli/run")),
+            "{config}"
+        );
+    }
+}
+
+/// Writes an OCI image layout holding `component` as a Wasm artifact, without kiln.
+fn oci_layout(dir: &Path, component: &[u8], config_media_type: &str, tag: &str) {
+    use sha2::Digest;
+    let blob = |bytes: &[u8]| -> (String, usize) {
+        let hex = hex::encode(sha2::Sha256::digest(bytes));
+        let path = dir.join("blobs/sha256").join(&hex);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (layer_digest, layer_size) = blob(component);
+    let config = serde_json::json!({
+        "created": "2024-01-01T00:00:00Z",
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [layer_digest],
+        "component": {"exports": ["wasi:cli/run@0.2.0"], "imports": []},
+    });
+    let (config_digest, config_size) = blob(config.to_string().as_bytes());
+    let layer_type = if config_media_type.contains("wasm") {
+        "application/wasm"
+    } else {
+        "application/vnd.oci.image.layer.v1.tar"
+    };
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config_media_type, "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer_size}],
+    });
+    let manifest = manifest.to_string();
+    let (manifest_digest, manifest_size) = blob(manifest.as_bytes());
+    fs_err::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    fs_err::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+fn skopeo_copy_in(layout: &Path, tag: &str, to: &str) {
+    let out = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{to}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kiln_runs_what_skopeo_copied_in() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let probe = fs_err::read(env.probe()).unwrap();
+    let layout = env.path("layout");
+    oci_layout(&layout, &probe, "application/vnd.wasm.config.v0+json", "v1");
+    let reference = format!("{}/third-party/probe:v1", registry.addr);
+    skopeo_copy_in(&layout, "v1", &reference);
+
+    let ran = env
+        .kiln(&["run", &reference, "--", "echo", "from skopeo"])
+        .run()
+        .success();
+    assert_eq!(ran.stdout, "from skopeo\n");
+    env.kiln(&["pull", &reference]).run().success();
+    assert_eq!(fs_err::read(env.path("probe.wasm")).unwrap(), probe);
+}
+
+#[test]
+fn a_container_image_is_named_not_run() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let layout = env.path("layout");
+    oci_layout(
+        &layout,
+        b"not a tarball",
+        "application/vnd.oci.image.config.v1+json",
+        "1",
+    );
+    let reference = format!("{}/library/app:1", registry.addr);
+    skopeo_copy_in(&layout, "1", &reference);
+    let out = env.kiln(&["pull", &reference]).run().code(1);
+    assert!(
+        out.stderr.contains("is not a Wasm component artifact: its config is `application/vnd.oci.image.config.v1+json` (a container image)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("app.wasm").exists());
+}
+
+#[test]
+fn bad_references_are_refused_before_any_network_or_file_access() {
+    let env = Env::new();
+    // Nothing listens on port 1; an attempt to connect would give a different error.
+    let digest = format!("sha256:{}", "0".repeat(64));
+    for (args, message) in [
+        (
+            vec!["pull", "127.0.0.1:1/demo/hello"],
+            "has neither a tag nor a digest",
+        ),
+        (
+            vec!["pull", "127.0.0.1:1/demo/hello@md5:abcd"],
+            "`md5` is not supported",
+        ),
+        (
+            vec!["pull", "127.0.0.1:1/demo/hello@sha256:xyz"],
+            "64 lowercase hex digits",
+        ),
+        (
+            vec!["pull", "127.0.0.1:1/demo/Hello:1"],
+            "repository component `Hello`",
+        ),
+        (
+            vec!["pull", "127.0.0.1:1/demo/../etc:1"],
+            "repository component `..`",
+        ),
+        (
+            vec!["publish", "127.0.0.1:1/demo/hello:../../x"],
+            "repository component",
+        ),
+        (
+            vec!["publish", "127.0.0.1:1/demo/hello", "--tag", "a/b"],
+            "contains `/`",
+        ),
+        (
+            vec![
+                "run",
+                &format!("127.0.0.1:1/demo/hello@sha512:{}", &digest[7..]),
+            ],
+            "`sha512` is not supported",
+        ),
+    ] {
+        let out = env.kiln(&args).run().code(1);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: invalid reference"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Nothing was written: no output file, no cache, no project needed.
+    assert!(
+        crate::support::files_under(&env.root()).is_empty(),
+        "{:?}",
+        crate::support::files_under(&env.root())
+    );
+}
+
+#[test]
+fn basic_auth_credentials_chain_login_and_logout() {
+    let env = Env::new();
+    let registry = Registry::with_auth();
+    let (project, wasm) = hello(&env);
+    let reference = format!("{}/demo/hello:0.1.0", registry.addr);
+
+    // Anonymous: refused, and the error says what was sent.
+    let out = env
+        .kiln(&["publish", &reference])
+        .cwd(&project)
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("refused anonymous access"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: log in with `kiln login"),
+        "{}",
+        out.stderr
+    );
+
+    // Wrong password from the environment: refused, and the secret is never shown, even with -v.
+    let out = env
+        .kiln(&["publish", &reference, "-v"])
+        .cwd(&project)
+        .env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", "wrong-Secret-123")
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains(
+            "refused the credentials from KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-Secret-123") && !out.stdout.contains("wrong-Secret-123"));
+
+    // Right password from the environment.
+    env.kiln(&["publish", &reference])
+        .cwd(&project)
+        .env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+        .run()
+        .success();
+
+    // Flags beat the environment.
+    env.kiln(&[
+        "pull",
+        &reference,
+        "-o",
+        "flags.wasm",
+        "-u",
+        USER,
+        "--password-stdin",
+    ])
+    .env("KILN_REGISTRY_USERNAME", USER)
+    .env("KILN_REGISTRY_PASSWORD", "wrong-Secret-123")
+    .stdin(format!("{PASSWORD}\n"))
+    .run()
+    .success();
+
+    // A wrong login is refused and not saved.
+    let out = env
+        .kiln(&["login", &registry.addr, "-u", USER, "--password-stdin"])
+        .stdin("nope-Secret-456\n")
+        .run()
+        .code(1);
+    assert!(!out.stderr.contains("nope-Secret-456"), "{}", out.stderr);
+    assert!(!env.path(".kiln-config/credentials.json").exists());
+
+    // kiln login saves; then pull and run need nothing else.
+    let out = env
+        .kiln(&["login", &registry.addr, "-u", USER, "--password-stdin"])
+        .stdin(format!("{PASSWORD}\n"))
+        .run()
+        .success();
+    assert!(out.stderr.contains("Logged in"), "{}", out.stderr);
+    assert!(!out.stderr.contains(PASSWORD));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs_err::metadata(env.path(".kiln-config/credentials.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    env.kiln(&["pull", &reference, "-o", "saved.wasm"])
+        .run()
+        .success();
+    assert_eq!(sha256_file(&env.path("saved.wasm")), sha256_file(&wasm));
+    env.kiln(&["logout", &registry.addr]).run().success();
+    let out = env
+        .kiln(&["pull", &reference, "-o", "after-logout.wasm"])
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("refused anonymous access"),
+        "{}",
+        out.stderr
+    );
+    let out = env.kiln(&["logout", &registry.addr]).run().success();
+    assert!(out.stderr.contains("not logged in"), "{}", out.stderr);
+
+    // The Docker configuration, last in the chain.
+    use base64_auth::encode;
+    env.write(
+        ".docker/config.json",
+        serde_json::json!({"auths": {registry.addr.clone(): {"auth": encode(&format!("{USER}:{PASSWORD}"))}}}).to_string(),
+    );
+    env.kiln(&["run", &reference, "--", "docker"])
+        .run()
+        .success();
+}
+
+/// Standard base64, enough for a Docker `auth` field.
+mod base64_auth {
+    pub fn encode(text: &str) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn encodes() {
+        assert_eq!(encode("user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(encode("ab"), "YWI=");
+    }
+}
+
+#[test]
+fn tls_registry_with_a_private_certificate() {
+    let env = Env::new();
+    let registry = Registry::with_tls();
+    let (project, wasm) = hello(&env);
+    let reference = format!("{}/demo/hello:0.1.0", registry.addr);
+    let with_creds = |k: crate::support::Kiln| {
+        k.env("KILN_REGISTRY_USERNAME", USER)
+            .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+    };
+    // The certificate is not trusted: kiln does not fall back to plain HTTP silently.
+    let out = with_creds(env.kiln(&["publish", &reference]).cwd(&project))
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("the TLS certificate of 127.0.0.1:"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: trust the registry's CA with KILN_REGISTRY_CA_FILE")
+    );
+    assert!(
+        !out.stderr.contains("attempt 2"),
+        "not retried: {}",
+        out.stderr
+    );
+    // Trusted through KILN_REGISTRY_CA_FILE: over TLS.
+    let cert = registry.cert.clone().unwrap();
+    let out = with_creds(env.kiln(&["publish", &reference, "-v"]).cwd(&project))
+        .env("KILN_REGISTRY_CA_FILE", &cert)
+        .run()
+        .success();
+    assert!(out.stderr.contains("over HTTPS"), "{}", out.stderr);
+    with_creds(env.kiln(&["pull", &reference, "-o", "tls.wasm"]))
+        .env("KILN_REGISTRY_CA_FILE", &cert)
+        .run()
+        .success();
+    assert_eq!(sha256_file(&env.path("tls.wasm")), sha256_file(&wasm));
+}
+
+#[test]
+fn a_server_error_is_retried_and_the_manifest_pushed_once() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let proxy = FaultProxy::start(&registry, &["PUT /manifests/ status:500 1"]);
+    let (project, _) = hello(&env);
+    let out = env
+        .kiln(&["publish", &format!("{}/demo/hello:1", proxy.addr)])
+        .cwd(&project)
+        .run()
+        .success();
+    assert!(
+        out.stderr
+            .contains("HTTP 500: injected fault; attempt 2 in 250ms"),
+        "{}",
+        out.stderr
+    );
+    let puts = proxy.matching("PUT", "/manifests/");
+    let statuses: Vec<u16> = puts.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [500, 201], "{puts:?}");
+    assert_eq!(registry.tags("demo/hello"), Some(vec!["1".to_string()]));
+}
+
+#[test]
+fn a_persistent_server_error_fails_with_the_attempt_count_and_pushes_no_manifest() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let proxy = FaultProxy::start(&registry, &["POST /blobs/uploads/ status:500 always"]);
+    let (project, _) = hello(&env);
+    let out = env
+        .kiln(&["publish", &format!("{}/demo/hello:1", proxy.addr)])
+        .cwd(&project)
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("failed after 4 attempts: HTTP 500"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(proxy.matching("POST", "/blobs/uploads/").len(), 4);
+    assert!(proxy.matching("PUT", "/manifests/").is_empty());
+    assert_eq!(registry.tags("demo/hello"), None);
+}
+
+#[test]
+fn too_many_requests_waits_before_retrying() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let proxy = FaultProxy::start(&registry, &["PUT /manifests/ status:429:1 1"]);
+    let (project, _) = hello(&env);
+    env.kiln(&["publish", &format!("{}/demo/hello:1", proxy.addr)])
+        .cwd(&project)
+        .run()
+        .success();
+    let puts = proxy.matching("PUT", "/manifests/");
+    assert_eq!(
+        puts.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [429, 201]
+    );
+    let waited = puts[1].t - puts[0].t;
+    assert!(
+        waited >= 1.0,
+        "retried after {waited:.3}s, before Retry-After: 1"
+    );
+}
+
+/// Publishes hello directly, then pulls it through a proxy that damages the layer.
+fn pull_through_fault(rule: &str) -> (Env, Output, FaultProxy, Registry) {
+    let env = Env::new();
+    let registry = Registry::open();
+    let (project, _) = hello(&env);
+    env.kiln(&["publish", &format!("{}/demo/hello:1", registry.addr)])
+        .cwd(&project)
+        .run()
+        .success();
+    let proxy = FaultProxy::start(&registry, &[rule]);
+    let out = env
+        .kiln(&[
+            "pull",
+            &format!("{}/demo/hello:1", proxy.addr),
+            "-o",
+            "out.wasm",
+        ])
+        .env("KILN_CACHE_DIR", env.path("fresh-cache"))
+        .run()
+        .code(1);
+    assert!(!env.path("out.wasm").exists(), "nothing is written");
+    let cached: Vec<String> = crate::support::files_under(&env.path("fresh-cache"))
+        .into_iter()
+        .filter(|f| f.contains("blobs"))
+        .collect();
+    // Only the (verified) config may be cached; never the layer.
+    assert!(cached.len() <= 1, "{cached:?}");
+    (env, out, proxy, registry)
+}
+
+#[test]
+fn a_tampered_blob_is_rejected_and_nothing_cached() {
+    let (_env, out, _proxy, _registry) = pull_through_fault("GET /blobs/sha256: tamper always");
+    assert!(
+        out.stderr.contains("does not match its digest"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_truncated_blob_is_rejected_and_nothing_cached() {
+    let (_env, out, proxy, _registry) = pull_through_fault("GET /blobs/sha256: truncate always");
+    assert!(
+        out.stderr.contains("failed after 4 attempts"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("broke off"), "{}", out.stderr);
+    assert_eq!(proxy.matching("GET", "/blobs/sha256:").len(), 4);
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy for kiln's registry tests.
+
+It forwards every request to a real registry (`--upstream HOST:PORT`), except where a rule
+says otherwise, and logs each request as a JSON line to `--log`. It prints its port on
+stdout once it listens.
+
+A rule is "METHOD PATH-REGEX ACTION TIMES" (TIMES: a count, or "always"). Actions:
+  status:CODE[:RETRY-AFTER]  answer CODE without forwarding (with Retry-After seconds)
+  tamper                     forward, then flip one byte of the response body
+  truncate                   forward, then send half the body and close the connection
+"""
+import argparse
+import http.client
+import http.server
+import json
+import re
+import sys
+import threading
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--upstream", required=True)
+parser.add_argument("--log", required=True)
+parser.add_argument("--rule", action="append", default=[])
+args = parser.parse_args()
+
+rules = []
+for text in args.rule:
+    method, pattern, action, times = text.split(" ")
+    rules.append({
+        "method": method,
+        "re": re.compile(pattern),
+        "action": action,
+        "left": None if times == "always" else int(times),
+    })
+lock = threading.Lock()
+HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+
+
+def pick(method, path):
+    with lock:
+        for rule in rules:
+            if rule["method"] not in ("*", method) or not rule["re"].search(path):
+                continue
+            if rule["left"] is None:
+                return rule["action"]
+            if rule["left"] > 0:
+                rule["left"] -= 1
+                return rule["action"]
+    return None
+
+
+def log(entry):
+    entry["t"] = time.time()
+    with lock, open(args.log, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def handle_any(self):
+        body = self.read_body()
+        action = pick(self.command, self.path)
+        if action and action.startswith("status:"):
+            parts = action.split(":")
+            code = int(parts[1])
+            text = b"injected fault\n"
+            self.send_response(code)
+            if len(parts) > 2:
+                self.send_header("Retry-After", parts[2])
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(text)
+            log({"method": self.command, "path": self.path, "status": code, "action": action})
+            return
+        upstream = http.client.HTTPConnection(args.upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        upstream.request(self.command, self.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        upstream.close()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in HOP:
+                self.send_header(key, value)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", response.getheader("Content-Length", "0"))
+            self.end_headers()
+        elif action == "truncate" and data:
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            if action == "tamper" and data:
+                middle = len(data) // 2
+                data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        log({"method": self.command, "path": self.path, "status": response.status,
+             "action": action or "forward"})
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
