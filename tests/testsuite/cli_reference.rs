@@ -9,6 +9,10 @@ const COMMANDS: &[&str] = &[
     "build",
     "run",
     "serve",
+    "publish",
+    "pull",
+    "login",
+    "logout",
     "inspect",
     "doctor",
 ];

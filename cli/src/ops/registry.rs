@@ -160,7 +160,7 @@ impl Progress for ShellProgress<'_> {
     fn blob_started(&self, kind: BlobKind, digest: &str, size: u64) {
         if kind == BlobKind::Layer {
             self.shell
-                .progress_start_bytes(size, self.verb, &short(digest).to_string());
+                .progress_start_bytes(size, self.verb, short(digest));
         }
     }
 
