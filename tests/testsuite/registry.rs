@@ -642,3 +642,55 @@ fn a_truncated_blob_is_rejected_and_nothing_cached() {
     assert!(out.stderr.contains("broke off"), "{}", out.stderr);
     assert_eq!(proxy.matching("GET", "/blobs/sha256:").len(), 4);
 }
+
+#[test]
+fn publish_a_component_file_without_a_project() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let probe = env.probe();
+    let reference = format!("{}/tools/probe:2", registry.addr);
+    let out = env
+        .kiln(&[
+            "publish",
+            &reference,
+            "--wasm",
+            "probe.wasm",
+            "--message-format",
+            "json",
+        ])
+        .run()
+        .success();
+    let event = out.json_event("publish");
+    assert_eq!(
+        event["layer_digest"],
+        format!("sha256:{}", sha256_file(&probe))
+    );
+    assert_eq!(
+        event["annotations"]["org.opencontainers.image.created"],
+        "1970-01-01T00:00:00Z"
+    );
+    let ran = env
+        .kiln(&["run", &reference, "--", "echo", "hi"])
+        .run()
+        .success();
+    assert_eq!(ran.stdout, "hi\n");
+
+    // A core module is not a component: refused before any network access.
+    env.wat_fixture("core-module");
+    let out = env
+        .kiln(&[
+            "publish",
+            &format!("{}/tools/core:1", registry.addr),
+            "--wasm",
+            "core-module.wasm",
+        ])
+        .run()
+        .code(1);
+    assert!(
+        out.stderr
+            .contains("cannot package the component: it is a core module, not a component"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(registry.tags("tools/core"), None);
+}

@@ -34,6 +34,11 @@ pub struct Args {
     #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
 
+    /// Publish this component file instead of building the project (annotations then come
+    /// from --annotation only, and the tag from the reference or --tag).
+    #[arg(long, value_name = "FILE", conflicts_with = "manifest_path")]
+    pub wasm: Option<PathBuf>,
+
     /// Build and package, print the reference and digest, push nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -63,6 +68,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         tag: args.tag,
         annotations: args.annotations,
         dry_run: args.dry_run,
+        wasm: args.wasm,
         registry: args.registry,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,

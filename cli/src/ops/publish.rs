@@ -26,6 +26,8 @@ pub struct PublishOptions {
     pub annotations: Vec<(String, String)>,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--wasm FILE`: publish a component file, not the project.
+    pub wasm: Option<PathBuf>,
     /// Credentials and `--insecure`.
     pub registry: RegistryArgs,
     /// `--manifest-path`.
@@ -50,26 +52,52 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
     if let Some(tag) = &opts.tag {
         Reference::validate_tag(tag)?;
     }
-    let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
-    let written = match &opts.reference {
-        Some(reference) => reference.clone(),
-        None => project
-            .manifest
-            .publish
-            .reference
-            .as_ref()
-            .map(|r| r.get_ref().clone())
-            .ok_or_else(|| {
+    let mut notes = BTreeMap::new();
+    let (component_path, written, version) = match &opts.wasm {
+        Some(wasm) => {
+            let written = opts.reference.clone().ok_or_else(|| {
                 hinted(
                     "no reference to publish to",
-                    "give one (`kiln publish REGISTRY/REPOSITORY[:TAG]`) or set `[publish] reference` in Kiln.toml",
+                    "give one: `kiln publish REGISTRY/REPOSITORY:TAG --wasm FILE`",
                 )
-            })?,
+            })?;
+            (opts.cwd.join(wasm), written, None)
+        }
+        None => {
+            let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
+            let written = match &opts.reference {
+                Some(reference) => reference.clone(),
+                None => project
+                    .manifest
+                    .publish
+                    .reference
+                    .as_ref()
+                    .map(|r| r.get_ref().clone())
+                    .ok_or_else(|| {
+                        hinted(
+                            "no reference to publish to",
+                            "give one (`kiln publish REGISTRY/REPOSITORY[:TAG]`) or set `[publish] reference` in Kiln.toml",
+                        )
+                    })?,
+            };
+            let built = build_project(shell, &project, Profile::Release, false, opts.format)?;
+            let metadata = &built.metadata;
+            let mut note = |key: &str, value: Option<&String>| {
+                if let Some(value) = value {
+                    notes.insert(key.to_string(), value.clone());
+                }
+            };
+            note(annotations::TITLE, metadata.name.as_ref());
+            note(annotations::VERSION, metadata.version.as_ref());
+            note(annotations::DESCRIPTION, metadata.description.as_ref());
+            note(annotations::LICENSES, metadata.license.as_ref());
+            note(annotations::SOURCE, metadata.source.as_ref());
+            notes.extend(project.manifest.publish.annotations.clone());
+            (built.path, written, metadata.version.clone())
+        }
     };
-
-    let built = build_project(shell, &project, Profile::Release, false, opts.format)?;
-    let metadata = &built.metadata;
-    let tag = match (&opts.tag, &metadata.version) {
+    notes.extend(opts.annotations.iter().cloned());
+    let tag = match (&opts.tag, &version) {
         (Some(tag), _) => tag.clone(),
         (None, Some(version)) => version.clone(),
         (None, None) => String::from("latest"),
@@ -81,29 +109,15 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
     if reference.tag().is_none() {
         anyhow::bail!("`{reference}` pins a digest; publish to a tag");
     }
-
-    let mut notes = BTreeMap::new();
-    let mut note = |key: &str, value: Option<&String>| {
-        if let Some(value) = value {
-            notes.insert(key.to_string(), value.clone());
-        }
-    };
-    note(annotations::TITLE, metadata.name.as_ref());
-    note(annotations::VERSION, metadata.version.as_ref());
-    note(annotations::DESCRIPTION, metadata.description.as_ref());
-    note(annotations::LICENSES, metadata.license.as_ref());
-    note(annotations::SOURCE, metadata.source.as_ref());
-    notes.extend(project.manifest.publish.annotations.clone());
-    notes.extend(opts.annotations.iter().cloned());
     let created = kiln_registry_client::created_from_source_date_epoch(
         env_vars::non_empty(env_vars::SOURCE_DATE_EPOCH).as_deref(),
     )
     .map_err(anyhow::Error::msg)?;
 
-    let component = fs_err::read(&built.path)?;
+    let component = fs_err::read(&component_path)?;
     let size = component.len() as u64;
     let artifact = Artifact::package(component, notes, created)
-        .with_context(|| format!("cannot publish `{}`", built.path.display()))?;
+        .with_context(|| format!("cannot publish `{}`", component_path.display()))?;
     let pinned = format!("{reference}@{}", artifact.manifest_digest);
 
     if opts.dry_run {
