@@ -694,3 +694,29 @@ fn publish_a_component_file_without_a_project() {
     );
     assert_eq!(registry.tags("tools/core"), None);
 }
+
+#[test]
+fn serve_an_http_component_from_a_registry() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let project = env.new_project("api", &["--template", "rust-http"]);
+    let reference = format!("{}/demo/api:1", registry.addr);
+    env.kiln(&["publish", &reference])
+        .cwd(&project)
+        .run()
+        .success();
+    let server = env
+        .kiln(&["serve", &reference, "--addr", "127.0.0.1:0"])
+        .serve();
+    let response = crate::support::http()
+        .get(format!("{}/", server.url))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.into_body().read_to_string().unwrap(),
+        "Hello from api!\n"
+    );
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -23,7 +23,8 @@ The URL is printed on stdout once the server listens. Ctrl-C stops accepting con
 requests in flight finish (up to 30 s), and exits 0."
 )]
 pub struct Args {
-    /// An HTTP component (.wasm), or a project directory or manifest [default: the project here].
+    /// An HTTP component (.wasm), a project directory or manifest, or a registry reference
+    /// (REGISTRY/REPOSITORY:TAG or @sha256:DIGEST) [default: the project here].
     pub path: Option<PathBuf>,
 
     /// The address to listen on; loopback unless told otherwise (port 0 picks a free port).
