@@ -50,7 +50,7 @@ impl fmt::Display for CredentialSource {
                 path.display()
             ),
             Self::DockerConfig => f.write_str("the credentials from the Docker configuration"),
-            Self::Anonymous => f.write_str("anonymous access (no credentials found)"),
+            Self::Anonymous => f.write_str("anonymous access"),
         }
     }
 }

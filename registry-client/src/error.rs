@@ -18,7 +18,7 @@ pub enum Error {
         reason: String,
     },
     /// The registry refused our credentials (or asked for some and we had none).
-    #[error("{registry} refused {credentials} (HTTP 401/403 on {operation})")]
+    #[error("{registry} refused {credentials} when {operation}")]
     Unauthorized {
         /// `host[:port]` of the registry.
         registry: String,

@@ -720,3 +720,32 @@ fn serve_an_http_component_from_a_registry() {
     let (code, stderr) = server.interrupt();
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn what_publish_and_a_refused_pull_print() {
+    let env = Env::new();
+    env.wat_fixture("exit-with-code");
+    // A dry run packages (digests are stable for stable input) and touches no network.
+    let out = env
+        .kiln(&[
+            "publish",
+            "127.0.0.1:1/demo/exit:1",
+            "--wasm",
+            "exit-with-code.wasm",
+            "--dry-run",
+        ])
+        .run()
+        .success();
+    crate::support::assert_output_snapshot("publish_dry_run", &env, &out);
+
+    let registry = Registry::with_auth();
+    let out = env
+        .kiln(&["pull", &format!("{}/demo/exit:1", registry.addr)])
+        .run()
+        .code(1);
+    let out = Output {
+        stderr: out.stderr.replace(&registry.addr, "[REGISTRY]"),
+        ..out
+    };
+    crate::support::assert_output_snapshot("pull_refused", &env, &out);
+}
