@@ -30,16 +30,18 @@ impl Cache {
         &self.root
     }
 
-    /// Where the content of `digest` (`sha256:<hex>`, already validated) lives.
-    pub fn path_of(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("blobs").join("sha256").join(hex)
+    /// Where the content of `digest` lives, or `None` when it is not `sha256:<64 lowercase
+    /// hex>` (so a digest from a registry can never name a path outside the cache).
+    pub fn path_of(&self, digest: &str) -> Option<PathBuf> {
+        crate::reference::check_digest(digest).ok()?;
+        let hex = digest.strip_prefix("sha256:")?;
+        Some(self.root.join("blobs").join("sha256").join(hex))
     }
 
     /// The cached content of `digest`, if present and intact (`size` bytes when given).
     /// A damaged entry is removed and reported as absent.
     pub fn get(&self, digest: &str, size: Option<u64>) -> Option<PathBuf> {
-        let path = self.path_of(digest);
+        let path = self.path_of(digest)?;
         let bytes = fs_err::read(&path).ok()?;
         let intact = size.is_none_or(|s| s == bytes.len() as u64)
             && crate::artifact::sha256_digest(&bytes) == digest;
@@ -71,8 +73,15 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the temporary file cannot be created.
+    /// [`Error::InvalidReference`] when `digest` is not a sha256 digest; [`Error::Io`] when
+    /// the temporary file cannot be created.
     pub fn writer(&self, what: &str, digest: &str, size: u64) -> Result<BlobWriter, Error> {
+        let dest = self
+            .path_of(digest)
+            .ok_or_else(|| Error::InvalidReference {
+                reference: digest.to_string(),
+                reason: "not a sha256 digest".into(),
+            })?;
         let tmp = self.root.join("tmp");
         fs_err::create_dir_all(&tmp).map_err(|e| Error::Io {
             action: "cannot create the cache directory",
@@ -88,7 +97,7 @@ impl Cache {
             size,
             digest: digest.to_string(),
             what: what.to_string(),
-            dest: self.path_of(digest),
+            dest,
         })
     }
 }
@@ -202,6 +211,9 @@ mod tests {
         fs_err::write(&path, b"jello").unwrap();
         assert!(cache.get(&digest, None).is_none());
         assert!(!path.exists());
+        // A digest that is not sha256 hex never becomes a path.
+        assert!(cache.path_of("sha256:../../etc/passwd").is_none());
+        assert!(cache.writer("layer", "sha256:../x", 1).is_err());
         // Nothing is left in tmp.
         assert_eq!(fs_err::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }

@@ -651,6 +651,11 @@ fn parse_wasm_manifest(reference: &Reference, bytes: &[u8]) -> Result<OciImageMa
             media_types::WASM_CONFIG
         )));
     }
+    // Digests name files in the cache: anything but `sha256:<64 hex>` is refused here.
+    for descriptor in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        crate::reference::check_digest(&descriptor.digest)
+            .map_err(|reason| not_wasm(format!("a descriptor kiln refuses: {reason}")))?;
+    }
     match manifest.layers.as_slice() {
         [layer] if layer.media_type == media_types::WASM_LAYER => Ok(manifest),
         layers => Err(not_wasm(format!(
@@ -764,4 +769,68 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(config_type: &str, digest: &str) -> Vec<u8> {
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::MANIFEST,
+            "config": {"mediaType": config_type, "digest": format!("sha256:{}", "a".repeat(64)), "size": 2},
+            "layers": [{"mediaType": media_types::WASM_LAYER, "digest": digest, "size": 1}],
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn refused(bytes: &[u8]) -> String {
+        let reference: Reference = "r.io/a/b:1".parse().unwrap();
+        match parse_wasm_manifest(&reference, bytes) {
+            Err(Error::NotWasm { found, .. }) => found,
+            other => panic!("expected NotWasm, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn manifests_kiln_refuses() {
+        let good = format!("sha256:{}", "b".repeat(64));
+        let reference: Reference = "r.io/a/b:1".parse().unwrap();
+        parse_wasm_manifest(&reference, &manifest(media_types::WASM_CONFIG, &good)).unwrap();
+        // A digest that would name a path outside the cache.
+        let found = refused(&manifest(
+            media_types::WASM_CONFIG,
+            "sha256:../../../etc/passwd",
+        ));
+        assert!(found.contains("a descriptor kiln refuses"), "{found}");
+        // A container image.
+        let found = refused(&manifest("application/vnd.oci.image.config.v1+json", &good));
+        assert!(found.contains("(a container image)"), "{found}");
+        // An image index.
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": []}).to_string();
+        assert!(refused(index.as_bytes()).contains("an image index"));
+        assert!(refused(b"<html>").contains("not JSON"));
+    }
+
+    #[tokio::test]
+    async fn chunks_cover_the_blob_and_report_progress() {
+        struct Count(std::sync::atomic::AtomicU64);
+        impl Progress for Count {
+            fn blob_advanced(&self, _: &str, bytes: u64) {
+                self.0
+                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let data = Bytes::from(vec![7u8; 9 * 1024 * 1024 + 5]);
+        let count = Count(0.into());
+        let pieces: Vec<Bytes> = chunks(data.clone(), &count, "sha256:x")
+            .map(|p| p.unwrap())
+            .collect()
+            .await;
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces.concat(), data.to_vec());
+        assert_eq!(count.0.into_inner(), data.len() as u64);
+    }
 }

@@ -197,7 +197,7 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_digest(digest: &str) -> Result<(), String> {
+pub(crate) fn check_digest(digest: &str) -> Result<(), String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return Err(format!(
             "the digest `{digest}` has no algorithm; write `sha256:` and 64 hex digits"
