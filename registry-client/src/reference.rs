@@ -159,6 +159,12 @@ impl FromStr for Reference {
                     .into(),
             ));
         };
+        if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
+            return Err(invalid(format!(
+                "it names no registry (`{registry}` is not a host); write \
+                 `REGISTRY/REPOSITORY[:TAG]`, e.g. `ghcr.io/you/app:1.0` or `docker.io/you/app:1.0`"
+            )));
+        }
         check_registry(registry).map_err(invalid)?;
         for component in repository.split('/') {
             check_path_component(component).map_err(invalid)?;
@@ -313,6 +319,7 @@ mod tests {
     fn refuses_bad_input() {
         assert!(reason("127.0.0.1:5000/demo/hello").contains("neither a tag nor a digest"));
         assert!(reason("hello:1.0").contains("no registry"));
+        assert!(reason("you/hello:1.0").contains("`you` is not a host"));
         assert!(reason("r.io/a/b@md5:abc").contains("`md5` is not supported"));
         assert!(reason("r.io/a/b@sha256:ABC").contains("64 lowercase hex"));
         assert!(reason("r.io/a/b@sha256").contains("no algorithm"));
