@@ -169,10 +169,8 @@ impl BlobWriter {
                 source: e,
             })?;
         }
-        self.file
-            .as_file()
-            .sync_all()
-            .map_err(Error::io("cannot write", self.file.path()))?;
+        // No fsync: entries are re-verified when read, so one cut short by a crash is
+        // dropped and fetched again.
         self.file.persist(&self.dest).map_err(|e| Error::Io {
             action: "cannot move a download into",
             path: self.dest.clone(),

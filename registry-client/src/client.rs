@@ -97,9 +97,9 @@ pub struct Pulled {
 
 /// A client for one registry, with one credential.
 pub struct RegistryClient {
-    client: Client,
+    /// Made on first use: a pull served from the cache needs no connection at all.
+    connection: tokio::sync::OnceCell<(Client, Scheme)>,
     registry: String,
-    scheme: Scheme,
     credential: Credential,
     options: ClientOptions,
 }
@@ -113,40 +113,39 @@ enum Failure {
 const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
 
 impl RegistryClient {
-    /// A client for `registry` (`host[:port]`). For a loopback registry without `insecure`,
-    /// this makes one request to learn whether it speaks TLS.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Registry`] when a root certificate cannot be parsed.
-    pub async fn connect(
-        registry: &str,
-        credential: Credential,
-        options: ClientOptions,
-    ) -> Result<Self, Error> {
-        let scheme = if options.insecure {
-            Scheme::Http
-        } else if crate::is_loopback(registry) {
-            if speaks_tls(registry, &options).await? {
-                Scheme::Https
-            } else {
-                Scheme::Http
-            }
-        } else {
-            Scheme::Https
-        };
-        Ok(Self {
-            client: build_client(scheme, &options)?,
+    /// A client for `registry` (`host[:port]`). Nothing is sent until a request needs the
+    /// network; then, for a loopback registry without `insecure`, one TCP probe learns whether
+    /// it speaks TLS.
+    pub fn new(registry: &str, credential: Credential, options: ClientOptions) -> Self {
+        Self {
+            connection: tokio::sync::OnceCell::new(),
             registry: registry.to_string(),
-            scheme,
             credential,
             options,
-        })
+        }
     }
 
-    /// The protocol in use.
-    pub fn scheme(&self) -> Scheme {
-        self.scheme
+    /// The protocol in use, once a request has been made.
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.connection.get().map(|(_, scheme)| *scheme)
+    }
+
+    /// The HTTP client, made on first use.
+    async fn client(&self) -> Result<&Client, Error> {
+        let (client, _) = self
+            .connection
+            .get_or_try_init(|| async {
+                let scheme = if self.options.insecure {
+                    Scheme::Http
+                } else if crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await {
+                    Scheme::Http
+                } else {
+                    Scheme::Https
+                };
+                Ok::<_, Error>((build_client(scheme, &self.options)?, scheme))
+            })
+            .await?;
+        Ok(client)
     }
 
     /// Where the credential came from.
@@ -164,9 +163,10 @@ impl RegistryClient {
         let probe: Reference = format!("{}/kiln-login-check:latest", self.registry).parse()?;
         self.authenticate(&probe, RegistryOperation::Pull, &crate::NoProgress)
             .await?;
+        let client = self.client().await?;
         let result = self
             .retry("checking the login", &crate::NoProgress, || async {
-                self.client
+                client
                     .fetch_manifest_digest(probe.oci(), self.credential.auth())
                     .await
                     .map_err(|e| self.classify("checking the login", e))
@@ -198,6 +198,7 @@ impl RegistryClient {
         }
         self.authenticate(reference, RegistryOperation::Push, progress)
             .await?;
+        let client = self.client().await?;
         let mut uploaded = 0;
         for (kind, digest, data) in [
             (BlobKind::Layer, &artifact.layer_digest, &artifact.layer),
@@ -207,7 +208,7 @@ impl RegistryClient {
             let operation = format!("checking for blob {}", short(digest));
             let exists = self
                 .retry(&operation, progress, || async {
-                    self.client
+                    client
                         .blob_exists(reference.oci(), digest)
                         .await
                         .map_err(|e| self.classify(&operation, e))
@@ -220,7 +221,7 @@ impl RegistryClient {
             let operation = format!("pushing blob {}", short(digest));
             self.retry(&operation, progress, || async {
                 let chunks = chunks(data.clone(), progress, digest);
-                self.client
+                client
                     .push_blob_stream(reference.oci(), chunks, digest)
                     .await
                     .map_err(|e| self.classify(&operation, e))
@@ -232,7 +233,7 @@ impl RegistryClient {
         let operation = format!("pushing the manifest to {reference}");
         let content_type = http::HeaderValue::from_static(media_types::MANIFEST);
         self.retry(&operation, progress, || async {
-            self.client
+            client
                 .push_manifest_raw(
                     reference.oci(),
                     artifact.manifest.clone(),
@@ -276,6 +277,7 @@ impl RegistryClient {
             None => {
                 self.authenticate(reference, RegistryOperation::Pull, progress)
                     .await?;
+                let client = self.client().await?;
                 let operation = format!("pulling the manifest of {reference}");
                 let accepted = [
                     oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
@@ -285,7 +287,7 @@ impl RegistryClient {
                 ];
                 let (bytes, _) = self
                     .retry(&operation, progress, || async {
-                        self.client
+                        client
                             .pull_manifest_raw(reference.oci(), self.credential.auth(), &accepted)
                             .await
                             .map_err(|e| self.classify_pull(&operation, reference, e))
@@ -381,11 +383,11 @@ impl RegistryClient {
             progress.blob_finished(digest, false);
             return Ok((path, 0));
         }
+        let client = self.client().await?;
         let operation = format!("pulling {what} {}", short(digest));
         let path = self
             .retry(&operation, progress, || async {
-                let mut stream = self
-                    .client
+                let mut stream = client
                     .pull_blob_stream(reference.oci(), descriptor)
                     .await
                     .map_err(|e| self.classify(&operation, e))?;
@@ -413,8 +415,9 @@ impl RegistryClient {
             RegistryOperation::Pull => "authenticating to pull",
             RegistryOperation::Push => "authenticating to push",
         };
+        let client = self.client().await?;
         self.retry(what, progress, || async {
-            self.client
+            client
                 .auth(reference.oci(), self.credential.auth(), operation)
                 .await
                 .map(|_| ())
@@ -671,24 +674,32 @@ fn parse_wasm_manifest(reference: &Reference, bytes: &[u8]) -> Result<OciImageMa
     }
 }
 
-async fn speaks_tls(registry: &str, options: &ClientOptions) -> Result<bool, Error> {
-    let client = build_client(Scheme::Https, options)?;
-    let probe: Reference = format!("{registry}/kiln-probe:latest").parse()?;
-    match client
-        .auth(
-            probe.oci(),
-            &oci_client::secrets::RegistryAuth::Anonymous,
-            RegistryOperation::Pull,
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        // A TLS server whose certificate we do not trust: stay on HTTPS, so the user sees
-        // the certificate error rather than a plain-HTTP request to a TLS port.
-        Err(OciDistributionError::RequestError(e)) if error_chain(&e).contains("certificate") => {
-            Ok(true)
+/// Whether a loopback registry speaks TLS: sends a plain-HTTP `GET /v2/` and reads the status
+/// line. A registry answers 200 or 401 (403, 404 from some); a TLS server answers 400 ("client
+/// sent an HTTP request to an HTTPS server"), a TLS alert, or nothing. Anything unclear keeps
+/// HTTPS, so a real error surfaces with the right protocol.
+async fn speaks_tls(registry: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(registry).await.ok()?;
+        let request = format!("GET /v2/ HTTP/1.1\r\nHost: {registry}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 256];
+        while !head.contains(&b'\n') && head.len() < 1024 {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
         }
-        Err(_) => Ok(false),
+        let line = String::from_utf8_lossy(&head);
+        let status = line.strip_prefix("HTTP/1.")?.get(2..5)?.to_string();
+        Some(matches!(status.as_str(), "200" | "401" | "403" | "404"))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Some(plain)) => !plain,
+        _ => true,
     }
 }
 

@@ -77,8 +77,10 @@ pub fn login(shell: &Shell, opts: &LoginOptions) -> anyhow::Result<()> {
     let tokio = registry::tokio()?;
     tokio
         .block_on(async {
-            let client = registry::connect(shell, &probe, credential, opts.insecure).await?;
-            client.check_login().await.map_err(registry::explain)
+            let client = registry::client(&probe, credential, opts.insecure)?;
+            let checked = client.check_login().await;
+            registry::report_connection(shell, &client, probe.registry());
+            checked.map_err(registry::explain)
         })
         .with_context(|| format!("cannot log in to {}", opts.registry))?;
     store.set(

@@ -148,16 +148,14 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
     let tokio = registry::tokio()?;
     let pushed = tokio
         .block_on(async {
-            let client =
-                registry::connect(shell, &reference, credential, opts.registry.insecure).await?;
+            let client = registry::client(&reference, credential, opts.registry.insecure)?;
             let progress = ShellProgress {
                 shell,
                 verb: "Pushing",
             };
-            client
-                .push(&reference, &artifact, &progress)
-                .await
-                .map_err(registry::explain)
+            let pushed = client.push(&reference, &artifact, &progress).await;
+            registry::report_connection(shell, &client, reference.registry());
+            pushed.map_err(registry::explain)
         })
         .with_context(|| format!("cannot publish to {reference}"))?;
     shell.status(

@@ -35,15 +35,14 @@ pub fn fetch(shell: &Shell, reference: &Reference, args: &RegistryArgs) -> anyho
     let tokio = registry::tokio()?;
     let pulled = tokio
         .block_on(async {
-            let client = registry::connect(shell, reference, credential, args.insecure).await?;
+            let client = registry::client(reference, credential, args.insecure)?;
             let progress = ShellProgress {
                 shell,
                 verb: "Pulling",
             };
-            client
-                .pull(reference, &progress)
-                .await
-                .map_err(registry::explain)
+            let pulled = client.pull(reference, &progress).await;
+            registry::report_connection(shell, &client, reference.registry());
+            pulled.map_err(registry::explain)
         })
         .with_context(|| format!("cannot pull {reference}"))?;
     let how = if pulled.downloaded == 0 {

@@ -94,29 +94,30 @@ pub fn client_options(insecure: bool) -> anyhow::Result<ClientOptions> {
     })
 }
 
-/// Connects to the registry of `reference`.
-pub async fn connect(
-    shell: &Shell,
+/// A client for the registry of `reference` (it connects on first use).
+pub fn client(
     reference: &Reference,
     credential: Credential,
     insecure: bool,
 ) -> anyhow::Result<RegistryClient> {
-    let registry = reference.registry();
-    let client = RegistryClient::connect(registry, credential, client_options(insecure)?)
-        .await
-        .map_err(explain)?;
+    Ok(RegistryClient::new(
+        reference.registry(),
+        credential,
+        client_options(insecure)?,
+    ))
+}
+
+/// With `-v`: how the registry was reached (after a request).
+pub fn report_connection(shell: &Shell, client: &RegistryClient, registry: &str) {
+    let over = match client.scheme() {
+        Some(kiln_registry_client::Scheme::Https) => "over HTTPS",
+        Some(kiln_registry_client::Scheme::Http) => "over plain HTTP",
+        None => "not contacted",
+    };
     shell.verbose_status(
         "Registry",
-        format_args!(
-            "{registry} over {}, with {}",
-            match client.scheme() {
-                kiln_registry_client::Scheme::Https => "HTTPS",
-                kiln_registry_client::Scheme::Http => "plain HTTP",
-            },
-            client.credential().source
-        ),
+        format_args!("{registry} {over}, with {}", client.credential().source),
     );
-    Ok(client)
 }
 
 /// A registry error for the user, with a hint where one helps.
