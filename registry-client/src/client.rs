@@ -135,13 +135,9 @@ impl RegistryClient {
         let (client, _) = self
             .connection
             .get_or_try_init(|| async {
-                let scheme = if self.options.insecure {
-                    Scheme::Http
-                } else if crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await {
-                    Scheme::Http
-                } else {
-                    Scheme::Https
-                };
+                let plain = self.options.insecure
+                    || (crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await);
+                let scheme = if plain { Scheme::Http } else { Scheme::Https };
                 Ok::<_, Error>((build_client(scheme, &self.options)?, scheme))
             })
             .await?;
