@@ -172,7 +172,28 @@ impl FromStr for Reference {
         if tag.is_none() && digest.is_none() {
             return Err(invalid("it has neither a tag nor a digest".into()));
         }
-        let inner = oci_client::Reference::from_str(s).map_err(|e| invalid(e.to_string()))?;
+        // Built from the parts checked above rather than parsed again: oci-spec's parser
+        // compiles a large regex on first use, a visible share of a short command's time.
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository.to_string()
+        };
+        let (registry, tag, digest) = (
+            registry.to_string(),
+            tag.map(str::to_string),
+            digest.map(str::to_string),
+        );
+        let inner = match (tag, digest) {
+            (Some(tag), Some(digest)) => {
+                oci_client::Reference::with_tag_and_digest(registry, repository, tag, digest)
+            }
+            (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag),
+            (None, Some(digest)) => {
+                oci_client::Reference::with_digest(registry, repository, digest)
+            }
+            (None, None) => unreachable!("checked above"),
+        };
         Ok(Self { inner })
     }
 }
@@ -313,6 +334,24 @@ mod tests {
         let r: Reference = d.parse().unwrap();
         assert_eq!(r.digest().unwrap().len(), 71);
         assert_eq!(r.to_string(), d);
+        let both: Reference = format!("r.io/a/b:1@{}", r.digest().unwrap())
+            .parse()
+            .unwrap();
+        assert_eq!((both.tag(), both.digest()), (Some("1"), r.digest()));
+        // The same parts oci-spec's own parser finds.
+        for text in [
+            "127.0.0.1:5000/demo/hello:0.1.0",
+            "docker.io/app:1",
+            "ghcr.io/a/b/c:x",
+        ] {
+            let ours: Reference = text.parse().unwrap();
+            let theirs = oci_client::Reference::from_str(text).unwrap();
+            assert_eq!(
+                (ours.registry(), ours.repository(), ours.tag()),
+                (theirs.registry(), theirs.repository(), theirs.tag()),
+                "{text}"
+            );
+        }
     }
 
     #[test]
