@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use oci_client::client::{Config, ImageLayer};
-use oci_client::manifest::OciImageManifest;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_wasm::{ToConfig, WasmConfig};
 
 use crate::{Error, annotations, media_types};
@@ -66,24 +66,41 @@ impl Artifact {
         annotations
             .entry(annotations::CREATED.to_string())
             .or_insert_with(|| rfc3339(created));
+        // oci-wasm hashed the layer for `layerDigests`; reuse it rather than hash 20 MiB again.
+        let layer_digest = config
+            .layer_digests
+            .first()
+            .cloned()
+            .unwrap_or_else(|| sha256_digest(&layer.data));
         let config: Config = config
             .to_config()
             .map_err(|e| Error::Package(format!("{e:#}")))?;
-        let mut manifest = OciImageManifest::build(
-            std::slice::from_ref(&layer),
-            &config,
-            Some(annotations.clone()),
-        );
-        manifest.media_type = Some(media_types::MANIFEST.to_string());
-        manifest.artifact_type = None;
+        let config_digest = sha256_digest(&config.data);
+        let manifest = OciImageManifest {
+            media_type: Some(media_types::MANIFEST.to_string()),
+            config: OciDescriptor {
+                media_type: config.media_type.clone(),
+                digest: config_digest.clone(),
+                size: config.data.len() as i64,
+                ..OciDescriptor::default()
+            },
+            layers: vec![OciDescriptor {
+                media_type: layer.media_type.clone(),
+                digest: layer_digest.clone(),
+                size: layer.data.len() as i64,
+                ..OciDescriptor::default()
+            }],
+            annotations: Some(annotations.clone()),
+            ..OciImageManifest::default()
+        };
         let manifest = serde_json::to_vec(&manifest)
             .map_err(|e| Error::Package(format!("cannot serialize the manifest: {e}")))?;
         Ok(Self {
             manifest_digest: sha256_digest(&manifest),
             manifest: manifest.into(),
-            config_digest: sha256_digest(&config.data),
+            config_digest,
             config: config.data,
-            layer_digest: sha256_digest(&layer.data),
+            layer_digest,
             layer: layer.data,
             annotations,
         })
@@ -146,6 +163,14 @@ mod tests {
         assert_eq!(manifest["config"]["mediaType"], media_types::WASM_CONFIG);
         assert_eq!(manifest["layers"][0]["mediaType"], media_types::WASM_LAYER);
         assert_eq!(manifest["annotations"][annotations::TITLE], "hello");
+        assert_eq!(manifest["schemaVersion"], 2);
+        assert_eq!(manifest["mediaType"], media_types::MANIFEST);
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            sha256_digest(EMPTY_COMPONENT)
+        );
+        assert_eq!(manifest["layers"][0]["size"], EMPTY_COMPONENT.len());
+        assert_eq!(manifest["config"]["digest"], sha256_digest(&a.config));
 
         let later = created_from_source_date_epoch(Some("1700000001")).unwrap();
         let c = Artifact::package(EMPTY_COMPONENT.to_vec(), notes, later).unwrap();
