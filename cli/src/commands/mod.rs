@@ -25,11 +25,12 @@ pub mod templates;
     after_help = "Exit status: 0 on success, 1 on failure, 2 on a usage error; `kiln run` exits with the guest's status \
 (134 when the guest traps; each limit has its own code, see `kiln help run`).\n\n\
 Environment:\n  \
-KILN_CACHE_DIR   compiled-code cache [default: ~/.cache/kiln]\n  \
+KILN_CACHE_DIR   compiled code and pulled components [default: ~/.cache/kiln]\n  \
 KILN_RUNNER      the kiln-runner `build --exe` uses [default: beside kiln]\n  \
 KILN_CONFIG_DIR  where `kiln login` saves credentials [default: ~/.config/kiln]\n  \
 KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN   registry credentials\n  \
 KILN_REGISTRY_CA_FILE   extra PEM root certificates for registries\n  \
+DOCKER_CONFIG    the Docker configuration read for registry credentials [default: ~/.docker]\n  \
 SOURCE_DATE_EPOCH   `created` of published artifacts [default: 1970-01-01]\n  \
 CARGO, RUSTC     the Rust toolchain for Rust guests\n  \
 CC, WASI_SDK_PATH, WASI_SYSROOT   the C toolchain (see `kiln doctor`)\n  \
