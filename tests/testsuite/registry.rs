@@ -749,3 +749,90 @@ fn what_publish_and_a_refused_pull_print() {
     };
     crate::support::assert_output_snapshot("pull_refused", &env, &out);
 }
+
+#[test]
+fn bearer_token_challenges_static_tokens_and_docker_credential_helpers() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let token = "kiln-T0ken-xyz";
+    let gate = FaultProxy::with_bearer(&registry, token);
+    let (project, wasm) = hello(&env);
+    let reference = format!("{}/demo/hello:1", gate.addr);
+
+    // Anonymous: the token service refuses without credentials.
+    let out = env
+        .kiln(&["publish", &reference])
+        .cwd(&project)
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("refused anonymous access"),
+        "{}",
+        out.stderr
+    );
+
+    // A user and password are exchanged for a token at the challenge's realm.
+    env.kiln(&["publish", &reference])
+        .cwd(&project)
+        .env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+        .run()
+        .success();
+    assert!(
+        gate.matching("GET", "/token")
+            .iter()
+            .any(|s| s.status == 200),
+        "{:?}",
+        gate.seen()
+    );
+    assert_eq!(registry.tags("demo/hello"), Some(vec!["1".to_string()]));
+
+    // A static token is sent as is.
+    let out = env
+        .kiln(&["pull", &reference, "-o", "token.wasm", "-v"])
+        .env("KILN_REGISTRY_TOKEN", token)
+        .run()
+        .success();
+    assert!(!out.stderr.contains(token), "{}", out.stderr);
+    assert_eq!(sha256_file(&env.path("token.wasm")), sha256_file(&wasm));
+    let out = env
+        .kiln(&["pull", &reference, "-o", "bad.wasm"])
+        .env("KILN_REGISTRY_TOKEN", "wrong-T0ken")
+        .run()
+        .code(1);
+    assert!(
+        out.stderr
+            .contains("refused the token from KILN_REGISTRY_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-T0ken"));
+
+    // A Docker credential helper (`credHelpers`), run the way Docker runs it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let helper = env.write(
+            "bin/docker-credential-kilntest",
+            format!(
+                "#!/bin/sh\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"
+            ),
+        );
+        fs_err::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        env.write(
+            ".docker/config.json",
+            serde_json::json!({"credHelpers": {gate.addr.clone(): "kilntest"}}).to_string(),
+        );
+        let path = format!(
+            "{}:{}",
+            env.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let ran = env
+            .kiln(&["run", &reference, "--", "helper"])
+            .env("PATH", path)
+            .run()
+            .success();
+        assert_eq!(ran.stdout, "Hello, helper!\n");
+    }
+}

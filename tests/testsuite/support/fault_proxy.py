@@ -9,7 +9,14 @@ A rule is "METHOD PATH-REGEX ACTION TIMES" (TIMES: a count, or "always"). Action
   status:CODE[:RETRY-AFTER]  answer CODE without forwarding (with Retry-After seconds)
   tamper                     forward, then flip one byte of the response body
   truncate                   forward, then send half the body and close the connection
+
+With `--bearer USER:PASSWORD`, it also plays a registry with token auth (the Docker/OCI
+token flow): `/v2/` requests without `Authorization: Bearer <token>` get a 401 with a
+`WWW-Authenticate: Bearer realm=".../token",service="kiln-test"` challenge, and `GET /token`
+answers `{"token": ...}` to those who present USER:PASSWORD with HTTP basic auth. The token is
+`--static-token` when given (also accepted as is), else a fixed test token.
 """
+import base64
 import argparse
 import http.client
 import http.server
@@ -23,6 +30,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--upstream", required=True)
 parser.add_argument("--log", required=True)
 parser.add_argument("--rule", action="append", default=[])
+parser.add_argument("--bearer")
+parser.add_argument("--static-token", default="kiln-test-token")
 args = parser.parse_args()
 
 rules = []
@@ -76,8 +85,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def bearer_gate(self):
+        """True when the request may pass; otherwise it has been answered."""
+        if not args.bearer:
+            return True
+        def answer(code, body, headers=()):
+            self.send_response(code)
+            for key, value in headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            log({"method": self.command, "path": self.path, "status": code, "action": "auth"})
+        if self.path.startswith("/token"):
+            expected = "Basic " + base64.b64encode(args.bearer.encode()).decode()
+            if self.headers.get("Authorization") == expected:
+                answer(200, json.dumps({"token": args.static_token}).encode(),
+                       [("Content-Type", "application/json")])
+            else:
+                answer(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
+            return False
+        if self.headers.get("Authorization") == "Bearer " + args.static_token:
+            return True
+        host = self.headers.get("Host")
+        challenge = f'Bearer realm="http://{host}/token",service="kiln-test"'
+        answer(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}',
+               [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
+        return False
+
     def handle_any(self):
         body = self.read_body()
+        if not self.bearer_gate():
+            return
         action = pick(self.command, self.path)
         if action and action.startswith("status:"):
             parts = action.split(":")

@@ -255,6 +255,17 @@ pub struct Seen {
 impl FaultProxy {
     /// `rules` are "METHOD PATH-REGEX ACTION TIMES" (see fault_proxy.py).
     pub fn start(upstream: &Registry, rules: &[&str]) -> FaultProxy {
+        FaultProxy::spawn(upstream, rules, &[])
+    }
+
+    /// A token-auth front for `upstream`: a bearer challenge whose token service accepts
+    /// [`USER`]/[`PASSWORD`] and hands out `token`, which is also accepted as is.
+    pub fn with_bearer(upstream: &Registry, token: &str) -> FaultProxy {
+        let user = format!("{USER}:{PASSWORD}");
+        FaultProxy::spawn(upstream, &[], &["--bearer", &user, "--static-token", token])
+    }
+
+    fn spawn(upstream: &Registry, rules: &[&str], extra: &[&str]) -> FaultProxy {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("requests.jsonl");
         let script = super::repo().join("tests/testsuite/support/fault_proxy.py");
@@ -266,6 +277,7 @@ impl FaultProxy {
         for rule in rules {
             cmd.args(["--rule", rule]);
         }
+        cmd.args(extra);
         let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
