@@ -196,31 +196,29 @@ impl Shell {
 
     /// Starts a progress bar of `total` units, if bars are allowed. Replaces any current bar.
     pub fn progress_start(&self, total: u64, label: &str) {
-        if !self.progress_allowed {
-            return;
-        }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {wide_msg}",
-            )
-            .expect("a valid progress template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
-        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        self.start_bar(total, label, "{pos}/{len}: {wide_msg}", "");
     }
 
     /// Starts a byte-counting progress bar of `total` bytes (a transfer), if bars are allowed.
     pub fn progress_start_bytes(&self, total: u64, label: &str, message: &str) {
+        self.start_bar(
+            total,
+            label,
+            "{binary_bytes}/{binary_total_bytes}: {wide_msg}",
+            message,
+        );
+    }
+
+    /// A bar `{label} [=====>   ] {counts}`, replacing any current one.
+    fn start_bar(&self, total: u64, label: &str, counts: &str, message: &str) {
         if !self.progress_allowed {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12.cyan.bold} [{bar:27}] {binary_bytes}/{binary_total_bytes}: {wide_msg}",
-            )
+            ProgressStyle::with_template(&format!(
+                "{{prefix:>12.cyan.bold}} [{{bar:27}}] {counts}"
+            ))
             .expect("a valid progress template")
             .progress_chars("=> "),
         );

@@ -315,17 +315,17 @@ impl RegistryClient {
             unreachable!("parse_wasm_manifest checks for one layer")
         };
         let pinned = reference.with_digest(&digest);
-        // A manifest from the cache needs the network only for blobs the cache lacks.
-        let blobs_cached = cache
-            .get(&manifest.config.digest, None)
-            .and(cache.get(&layer.digest, None))
-            .is_some();
-        if from_cache && !blobs_cached {
-            self.authenticate(reference, RegistryOperation::Pull, progress)
-                .await?;
-        }
+        // A manifest from the cache means no authentication yet: the first blob the cache
+        // lacks does it, so a fully cached pull never touches the network.
+        let mut auth_pending = from_cache;
         let (config_path, n) = self
-            .fetch_blob(&pinned, BlobKind::Config, &manifest.config, progress)
+            .fetch_blob(
+                &pinned,
+                BlobKind::Config,
+                &manifest.config,
+                progress,
+                &mut auth_pending,
+            )
             .await?;
         downloaded += n;
         let config_bytes = fs_err::read(&config_path).map_err(|e| Error::Io {
@@ -338,7 +338,7 @@ impl RegistryClient {
             found: format!("a config blob that is not a Wasm config ({e})"),
         })?;
         let (component, n) = self
-            .fetch_blob(&pinned, BlobKind::Layer, layer, progress)
+            .fetch_blob(&pinned, BlobKind::Layer, layer, progress, &mut auth_pending)
             .await?;
         downloaded += n;
         if !from_cache {
@@ -356,13 +356,14 @@ impl RegistryClient {
     }
 
     /// Fetches one blob into the cache unless it is there; returns its path and the bytes
-    /// downloaded.
+    /// downloaded. Authenticates first when `auth_pending` (and clears it).
     async fn fetch_blob(
         &self,
         reference: &Reference,
         kind: BlobKind,
         descriptor: &OciDescriptor,
         progress: &dyn Progress,
+        auth_pending: &mut bool,
     ) -> Result<(PathBuf, u64), Error> {
         let cache = &self.options.cache;
         let digest = &descriptor.digest;
@@ -378,6 +379,10 @@ impl RegistryClient {
         if let Some(path) = cache.get(digest, Some(size)) {
             progress.blob_finished(digest, false);
             return Ok((path, 0));
+        }
+        if std::mem::take(auth_pending) {
+            self.authenticate(reference, RegistryOperation::Pull, progress)
+                .await?;
         }
         let client = self.client().await?;
         let operation = format!("pulling {what} {}", short(digest));

@@ -1,4 +1,5 @@
 use crate::ops::login::LoginOptions;
+use crate::ops::registry::RegistryArgs;
 use crate::shell::{MessageFormat, Shell};
 
 /// Save credentials for a registry, after checking that it accepts them.
@@ -14,17 +15,10 @@ pub struct Args {
     /// The registry: HOST[:PORT].
     pub registry: String,
 
-    /// The user name [default: prompted for on a terminal].
-    #[arg(short, long, value_name = "USER")]
-    pub username: Option<String>,
-
-    /// Read the password (or token) from stdin, up to the first newline.
-    #[arg(long)]
-    pub password_stdin: bool,
-
-    /// Allow plain HTTP to a registry that is not on this machine.
-    #[arg(long)]
-    pub insecure: bool,
+    /// User name, password and `--insecure` (without --username, the user name is prompted
+    /// for on a terminal).
+    #[command(flatten)]
+    pub connection: RegistryArgs,
 
     /// Output format.
     #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
@@ -36,9 +30,9 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         shell,
         &LoginOptions {
             registry: args.registry,
-            username: args.username,
-            password_stdin: args.password_stdin,
-            insecure: args.insecure,
+            username: args.connection.username,
+            password_stdin: args.connection.password_stdin,
+            insecure: args.connection.insecure,
             format: args.message_format,
         },
     )?;

@@ -17,7 +17,8 @@ use crate::shell::Shell;
 /// Registry connection flags shared by the registry commands.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArgs {
-    /// Log in as USER (the password is read from stdin; see --password-stdin).
+    /// Log in as USER, with the password from --password-stdin (`kiln login` also prompts
+    /// for it on a terminal).
     #[arg(short, long, value_name = "USER")]
     pub username: Option<String>,
 
