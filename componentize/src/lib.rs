@@ -14,6 +14,7 @@
 //!   adapter, an optional WIT world embedded).
 //! - [`optimize`]: binaryen's wasm-opt on every core module inside a component.
 //! - [`strip`]: remove debug information, never what the component needs.
+//! - [`vfs_component`] and [`compose`]: bundle files into a component, in front of the guest.
 //! - [`add_metadata`]: name, version, description, license, source, `processed-by`.
 //! - [`inspect`] and [`wit`]: describe a binary for people.
 //!
@@ -28,6 +29,7 @@
 
 use std::fmt;
 
+mod bundle;
 mod componentize;
 mod inspect;
 mod metadata;
@@ -35,6 +37,9 @@ mod optimize;
 mod strip;
 mod walk;
 
+pub use bundle::{
+    ARCHIVE_EXPORT, BundleError, compose, embed_archive, find_archive, vfs_component, wasi_versions,
+};
 pub use componentize::{
     Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,
 };
@@ -118,6 +123,9 @@ pub enum Error {
     /// `wit-component` could not turn the module into a component.
     #[error("failed to make a component: {0}")]
     Componentize(String),
+    /// Bundled files could not be composed into the component.
+    #[error(transparent)]
+    Bundle(BundleError),
 }
 
 /// A short, human description of the first bytes of a non-wasm input.
