@@ -141,6 +141,19 @@ pub struct Manifest {
     /// `[publish]`: where `kiln publish` pushes by default.
     #[serde(default)]
     pub publish: Publish,
+    /// `[[bundle]]`: directories bundled into the component, read-only.
+    #[serde(default)]
+    pub bundle: Vec<Bundle>,
+}
+
+/// One `[[bundle]]`: a directory of the project served to the guest at `mount`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// The directory, relative to the project root.
+    pub source: Spanned<String>,
+    /// Where the guest sees it: an absolute, normalized path like `/assets`.
+    pub mount: Spanned<String>,
 }
 
 /// `[publish]`: defaults for `kiln publish`.
@@ -330,6 +343,25 @@ impl Manifest {
                 Some("publish.reference".into()),
                 e.to_string(),
             ));
+        }
+        let mut mounts = kiln_vfs_archive::ArchiveBuilder::new();
+        for (i, bundle) in manifest.bundle.iter().enumerate() {
+            let mount = bundle.mount.get_ref();
+            let key = Some(format!("bundle[{i}].mount"));
+            if let Some(other) = manifest.bundle[..i]
+                .iter()
+                .find(|o| o.mount.get_ref() == mount)
+            {
+                let message = format!(
+                    "two bundles at mount `{mount}`: `{}` and `{}`",
+                    other.source.get_ref(),
+                    bundle.source.get_ref()
+                );
+                return Err(error(Some(bundle.mount.span()), key, message));
+            }
+            if let Err(e) = mounts.mount(mount) {
+                return Err(error(Some(bundle.mount.span()), key, e.to_string()));
+            }
         }
         Ok(manifest)
     }

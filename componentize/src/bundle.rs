@@ -78,6 +78,10 @@ impl From<BundleError> for Error {
     }
 }
 
+fn componentize_error(e: impl std::fmt::Display) -> Error {
+    Error::Componentize(format!("{e:#}"))
+}
+
 fn compose_error(e: impl std::fmt::Display) -> BundleError {
     BundleError::Compose(format!("{e:#}"))
 }
@@ -188,6 +192,10 @@ fn scan(module: &[u8]) -> Result<Layout, Error> {
 /// The reencoder that performs [`embed_archive`]'s edits while copying everything else.
 struct Embed<'a> {
     archive: &'a [u8],
+    /// New versions for `wasi:` packages in import and export names (`wasi:io` → `0.2.6`);
+    /// when not empty, the `component-type` sections are dropped too (the caller re-embeds
+    /// the renamed world).
+    versions: &'a BTreeMap<String, String>,
     /// Where the archive starts in linear memory (0 when there is none).
     address: u32,
     /// The new global's index.
@@ -240,7 +248,36 @@ impl Reencode for Embed<'_> {
         if export.name == ARCHIVE_EXPORT {
             return Ok(());
         }
-        reencode::utils::parse_export(self, exports, export)
+        let name = rename(export.name, self.versions);
+        let index = self.external_index(export.kind, export.index)?;
+        let kind = reencode::utils::export_kind(self, export.kind);
+        exports.export(&name, kind, index);
+        Ok(())
+    }
+
+    fn parse_import(
+        &mut self,
+        imports: &mut wasm_encoder::ImportSection,
+        import: wasmparser::Import<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        let ty = self.entity_type(import.ty)?;
+        imports.import(
+            &rename(import.module, self.versions),
+            &rename(import.name, self.versions),
+            ty,
+        );
+        Ok(())
+    }
+
+    fn parse_custom_section(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        if !self.versions.is_empty() && section.name().starts_with("component-type") {
+            return Ok(());
+        }
+        reencode::utils::parse_custom_section(self, module, section)
     }
 
     fn parse_function_body(
@@ -290,6 +327,49 @@ impl Reencode for Embed<'_> {
 /// the `kiln_vfs_archive` export, a single 32-bit memory, globals or data, or when the archive
 /// does not fit the memory's maximum or the 4 GiB address space.
 pub fn embed_archive(vfs_core: &[u8], archive: &[u8]) -> Result<Vec<u8>, Error> {
+    embed(vfs_core, archive, &BTreeMap::new())
+}
+
+/// Replaces the version of every `wasi:PACKAGE/INTERFACE@VERSION` in `name` whose package
+/// has an entry in `versions`; the rest of the name is kept (`[export]` prefixes,
+/// `#function` suffixes).
+fn rename(name: &str, versions: &BTreeMap<String, String>) -> String {
+    if versions.is_empty() || !name.contains("wasi:") {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(start) = rest.find("wasi:") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let package_end = tail.find('/').unwrap_or(tail.len());
+        let package = &tail[..package_end];
+        match (tail.find('@'), versions.get(package)) {
+            (Some(at), Some(version)) if at > package_end => {
+                let end = tail[at + 1..]
+                    .find(|c: char| {
+                        !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+')
+                    })
+                    .map_or(tail.len(), |e| at + 1 + e);
+                out.push_str(&tail[..=at]);
+                out.push_str(version);
+                rest = &tail[end..];
+            }
+            _ => {
+                out.push_str("wasi:");
+                rest = &tail[5..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn embed(
+    vfs_core: &[u8],
+    archive: &[u8],
+    versions: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, Error> {
     let layout = scan(vfs_core)?;
     let memory = layout.memory.expect("scan checked");
     let address = if archive.is_empty() {
@@ -309,6 +389,7 @@ pub fn embed_archive(vfs_core: &[u8], archive: &[u8]) -> Result<Vec<u8>, Error> 
     }
     let mut embed = Embed {
         archive,
+        versions,
         address: address as u32,
         global: layout.imported_globals + layout.defined_globals,
         function: layout.archive_function.expect("scan checked"),
@@ -366,17 +447,14 @@ pub fn vfs_component(
     archive: &[u8],
     versions: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, Error> {
-    let patched = embed_archive(vfs_core, archive)?;
-    let (bare, mut bindgen) = wit_component::metadata::decode(&patched)
-        .map_err(|e| Error::Componentize(format!("{e:#}")))?;
-    let mut module = bare.ok_or_else(|| {
-        BundleError::VfsModule("it carries no `component-type` section".to_string())
-    })?;
+    let (_, mut bindgen) = wit_component::metadata::decode(vfs_core).map_err(componentize_error)?;
     let fallback = versions
         .values()
         .filter_map(|v| semver::Version::parse(v).ok())
         .filter(|v| v.major == 0 && v.minor == 2)
         .max();
+    // The new version of each WASI package in the vfs's world.
+    let mut renamed = BTreeMap::new();
     let resolve = &mut bindgen.resolve;
     for (_, package) in resolve.packages.iter_mut() {
         if package.name.namespace != "wasi" {
@@ -388,6 +466,7 @@ pub fn vfs_component(
             .and_then(|v| semver::Version::parse(v).ok())
             .or_else(|| fallback.clone());
         if let Some(version) = version {
+            renamed.insert(key, version.to_string());
             package.name.version = Some(version);
         }
     }
@@ -396,17 +475,25 @@ pub fn vfs_component(
         .iter()
         .map(|(id, package)| (package.name.clone(), id))
         .collect();
+    let mut module = embed(vfs_core, archive, &renamed)?;
+    if renamed.is_empty() {
+        // Nothing renamed: the module still carries its own world; take it out to re-embed.
+        module = wit_component::metadata::decode(&module)
+            .map_err(componentize_error)?
+            .0
+            .unwrap_or(module);
+    }
     wit_component::embed_component_metadata(
         &mut module,
         &bindgen.resolve,
         bindgen.world,
         wit_component::StringEncoding::UTF8,
     )
-    .map_err(|e| Error::Componentize(format!("{e:#}")))?;
+    .map_err(componentize_error)?;
     wit_component::ComponentEncoder::default()
         .module(&module)
         .and_then(|encoder| encoder.validate(true).encode())
-        .map_err(|e| Error::Componentize(format!("{e:#}")))
+        .map_err(componentize_error)
 }
 
 /// Composes `vfs` (from [`vfs_component`]) in front of `guest`: every guest import the vfs
@@ -663,6 +750,28 @@ mod tests {
         .unwrap();
         let err = embed_archive(&capped, &vec![0; 200_000]).unwrap_err();
         assert!(err.to_string().contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn renames_wasi_versions_in_names() {
+        let versions = BTreeMap::from([("wasi:io".to_string(), "0.2.6".to_string())]);
+        assert_eq!(
+            rename("[export]wasi:io/streams@0.2.12", &versions),
+            "[export]wasi:io/streams@0.2.6"
+        );
+        assert_eq!(
+            rename("wasi:io/poll@0.2.12#[method]pollable.block", &versions),
+            "wasi:io/poll@0.2.6#[method]pollable.block"
+        );
+        assert_eq!(
+            rename("wasi:cli/stdin@0.2.12", &versions),
+            "wasi:cli/stdin@0.2.12"
+        );
+        assert_eq!(
+            rename("[resource-drop]error", &versions),
+            "[resource-drop]error"
+        );
+        assert_eq!(rename("wasi:io", &versions), "wasi:io");
     }
 
     #[test]

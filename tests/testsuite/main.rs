@@ -4,6 +4,7 @@
 mod support;
 
 mod build;
+mod bundle;
 mod c;
 mod capabilities;
 mod cli_reference;

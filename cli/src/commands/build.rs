@@ -35,6 +35,11 @@ pub struct Args {
     #[arg(long)]
     pub exe: bool,
 
+    /// Bundle the directory SRC into the component, read-only at MOUNT (an absolute path
+    /// like /assets); repeatable, beside Kiln.toml's `[[bundle]]` entries.
+    #[arg(long, value_name = "SRC:MOUNT")]
+    pub bundle: Vec<String>,
+
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
@@ -45,13 +50,20 @@ pub struct Args {
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let bundles = args
+        .bundle
+        .iter()
+        .map(|b| crate::ops::bundle::BundleSource::parse_flag(b, &cwd))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = BuildOptions {
         profile: Profile::from_release_flag(args.release),
         no_optimize: args.no_optimize,
         manifest_path: args.manifest_path,
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        cwd,
         format: args.message_format,
         exe: args.exe,
+        bundles,
     };
     crate::ops::build::build(shell, &opts)?;
     Ok(0)

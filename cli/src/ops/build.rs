@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, Language, Project};
+use crate::ops::bundle::{Bundle, BundleSource};
 use crate::shell::{MessageFormat, Shell, human_size};
 
 /// A build profile.
@@ -61,6 +62,8 @@ pub struct BuildOptions {
     pub format: MessageFormat,
     /// `--exe`: also write a single-file native executable.
     pub exe: bool,
+    /// `--bundle SRC:MOUNT`: bundles beside Kiln.toml's `[[bundle]]` entries.
+    pub bundles: Vec<BundleSource>,
 }
 
 /// What kiln does to the driver's output, resolved from the profile, Kiln.toml and flags.
@@ -182,7 +185,14 @@ pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
     } else {
         None
     };
-    let artifact = build_project(shell, &project, opts.profile, opts.no_optimize, opts.format)?;
+    let artifact = build_project(
+        shell,
+        &project,
+        opts.profile,
+        opts.no_optimize,
+        opts.format,
+        &opts.bundles,
+    )?;
     if let Some(runner) = runner {
         crate::ops::exe::package(
             shell,
@@ -228,13 +238,15 @@ fn manifest_metadata(project: &Project, name: &str) -> kiln_componentize::Metada
     }
 }
 
-/// Builds an already-located project.
+/// Builds an already-located project, bundling Kiln.toml's `[[bundle]]` directories and
+/// `extra_bundles`.
 pub fn build_project(
     shell: &Shell,
     project: &Project,
     profile: Profile,
     no_optimize: bool,
     format: MessageFormat,
+    extra_bundles: &[BundleSource],
 ) -> anyhow::Result<Artifact> {
     let package = &project.manifest.package;
     let (driver_output, target_dir, name, metadata) = match project.language {
@@ -320,7 +332,25 @@ pub fn build_project(
     };
 
     let stages = Stages::resolve(project, profile, no_optimize);
-    let pipeline = stages.key(profile, &metadata);
+    let sources: Vec<BundleSource> = project
+        .manifest
+        .bundle
+        .iter()
+        .map(|b| BundleSource {
+            source: project.root.join(b.source.get_ref()),
+            mount: b.mount.get_ref().clone(),
+        })
+        .chain(extra_bundles.iter().cloned())
+        .collect();
+    let bundle = Bundle::collect(&sources)?;
+    let mut pipeline = stages.key(profile, &metadata);
+    if !bundle.is_empty() {
+        pipeline.push_str(&format!(
+            " bundle={} vfs={}",
+            bundle.stamp(),
+            sha256_hex(crate::ops::bundle::VFS_MODULE)
+        ));
+    }
     let out_dir = target_dir.join("kiln").join(profile.dir_name());
     let out_path = out_dir.join(format!("{name}.wasm"));
     let fingerprint_path = out_dir.join(".fingerprint").join(format!("{name}.json"));
@@ -363,7 +393,7 @@ pub fn build_project(
                 driver_output.display()
             )
         })?;
-        let output = run_stages(shell, &name, bytes, &stages, &metadata, format)?;
+        let output = run_stages(shell, &name, bytes, &stages, &bundle, &metadata, format)?;
         crate::fsutil::write_atomic(&out_path, &output)?;
         (FileStamp::of(&out_path, &output)?, false)
     };
@@ -400,6 +430,7 @@ fn run_stages(
     name: &str,
     mut bytes: Vec<u8>,
     stages: &Stages,
+    bundle: &Bundle,
     metadata: &kiln_componentize::Metadata,
     format: MessageFormat,
 ) -> anyhow::Result<Vec<u8>> {
@@ -444,6 +475,27 @@ fn run_stages(
         }
         bytes = optimized.bytes;
         stage("Optimizing", "optimize", before, bytes.len());
+    }
+    if !bundle.is_empty() {
+        let before = bytes.len();
+        bytes = crate::ops::bundle::compose(&bytes, bundle).context("failed to bundle files")?;
+        let (files, size) = (bundle.file_count(), bundle.total_size());
+        match format {
+            MessageFormat::Human => shell.status(
+                "Bundling",
+                format_args!(
+                    "{name}.wasm {} → {} ({files} file{}, {})",
+                    human_size(before as u64),
+                    human_size(bytes.len() as u64),
+                    if files == 1 { "" } else { "s" },
+                    human_size(size)
+                ),
+            ),
+            MessageFormat::Json => shell.json(&json!({
+                "reason": "stage", "stage": "bundle", "before": before, "after": bytes.len(),
+                "files": files, "bytes": size,
+            })),
+        }
     }
     bytes = kiln_componentize::add_metadata(&bytes, metadata)
         .context("failed to write the component's metadata")?;

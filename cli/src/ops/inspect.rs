@@ -30,11 +30,81 @@ pub fn inspect(shell: &Shell, path: &Path, wit: bool, format: MessageFormat) -> 
     }
     let info =
         kiln_componentize::inspect(&bytes).with_context(|| format!("cannot inspect `{shown}`"))?;
+    let archive = kiln_componentize::find_archive(&bytes)
+        .with_context(|| format!("cannot inspect `{shown}`"))?;
+    let bundled = archive
+        .as_deref()
+        .map(bundled_files)
+        .transpose()
+        .with_context(|| format!("cannot read the bundled files of `{shown}`"))?;
     match format {
-        MessageFormat::Human => print_human(shell, &shown.to_string(), &info),
-        MessageFormat::Json => shell.json(&to_json(path, &info)),
+        MessageFormat::Human => {
+            print_human(shell, &shown.to_string(), &info);
+            if let Some(files) = &bundled {
+                shell.result("bundled files:");
+                for file in files {
+                    match file.size {
+                        Some(size) => shell.result(format_args!(
+                            "  {:<40} {:>10}",
+                            file.path,
+                            human_size(size)
+                        )),
+                        None => shell.result(format_args!("  {}/", file.path)),
+                    }
+                }
+            }
+        }
+        MessageFormat::Json => {
+            let mut value = to_json(path, &info);
+            value["bundled_files"] = json!(bundled.map(|files| files
+                .iter()
+                .map(|f| json!({ "path": f.path, "size": f.size, "kind": if f.size.is_some() { "file" } else { "directory" } }))
+                .collect::<Vec<_>>()));
+            shell.json(&value);
+        }
     }
     Ok(())
+}
+
+/// A bundled file or directory, as `kiln inspect` lists it.
+struct BundledFile {
+    /// The guest's path, `/assets/css/site.css`.
+    path: String,
+    /// The size of a file; `None` for a directory.
+    size: Option<u64>,
+}
+
+/// Every file and directory in `archive`, depth first in name order.
+fn bundled_files(archive: &[u8]) -> anyhow::Result<Vec<BundledFile>> {
+    use kiln_vfs_archive::{Archive, Node, NodeKind};
+    fn visit(archive: &Archive<'_>, dir: Node, prefix: &str, out: &mut Vec<BundledFile>) {
+        for child in archive.children(dir) {
+            let path = format!("{prefix}/{}", archive.name(child));
+            match archive.kind(child) {
+                NodeKind::File => out.push(BundledFile {
+                    path,
+                    size: Some(archive.contents(child).len() as u64),
+                }),
+                NodeKind::Directory => {
+                    out.push(BundledFile {
+                        path: path.clone(),
+                        size: None,
+                    });
+                    visit(archive, child, &path, out);
+                }
+            }
+        }
+    }
+    let archive = Archive::parse(archive)?;
+    let mut out = Vec::new();
+    for (mount, root) in archive.mounts() {
+        out.push(BundledFile {
+            path: mount.to_string(),
+            size: None,
+        });
+        visit(&archive, root, mount, &mut out);
+    }
+    Ok(out)
 }
 
 fn kind_name(kind: WasmKind) -> &'static str {

@@ -2,6 +2,7 @@
 //! call one function here.
 
 pub mod build;
+pub mod bundle;
 pub mod doctor;
 pub mod exe;
 pub mod inspect;

@@ -80,7 +80,7 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
                         )
                     })?,
             };
-            let built = build_project(shell, &project, Profile::Release, false, opts.format)?;
+            let built = build_project(shell, &project, Profile::Release, false, opts.format, &[])?;
             let metadata = &built.metadata;
             let mut note = |key: &str, value: Option<&String>| {
                 if let Some(value) = value {

@@ -262,7 +262,14 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
         }
         (None, manifest_path) => Project::find(&opts.cwd, manifest_path.as_deref())?,
     };
-    let artifact = build_project(shell, &project, opts.profile, false, MessageFormat::Human)?;
+    let artifact = build_project(
+        shell,
+        &project,
+        opts.profile,
+        false,
+        MessageFormat::Human,
+        &[],
+    )?;
     Ok(Runnable {
         path: artifact.path,
         shown: None,

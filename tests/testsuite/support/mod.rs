@@ -271,6 +271,7 @@ impl Kiln {
                 .expect("kiln exits normally, never by a signal"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout_bytes: out.stdout,
         }
     }
 }
@@ -281,6 +282,8 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// stdout as it came, for binary output.
+    pub stdout_bytes: Vec<u8>,
 }
 
 impl Output {
