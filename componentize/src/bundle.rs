@@ -547,6 +547,14 @@ pub fn compose(guest: &[u8], vfs: &[u8]) -> Result<Vec<u8>, Error> {
     let vfs_instance = graph.instantiate(vfs_package);
     let guest_instance = graph.instantiate(guest_package);
     let mut outer_imports: HashMap<String, NodeId> = HashMap::new();
+    // The guest's own host imports first: where the vfs imports the same interface, it uses
+    // fewer of its functions (`wasi:clocks/wall-clock` only for the `datetime` type), so the
+    // guest's type is the one that satisfies both.
+    for (name, kind) in &guest_imports {
+        if !vfs_exports.contains_key(unversioned(name)) {
+            import(&mut graph, &mut outer_imports, name, *kind)?;
+        }
+    }
     let vfs_imports: Vec<(String, ItemKind)> = graph.types()[vfs_world]
         .imports
         .iter()
