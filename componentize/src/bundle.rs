@@ -437,7 +437,7 @@ fn unversioned(name: &str) -> &str {
 /// Makes the vfs component: [`embed_archive`], then renames the WASI package versions of the
 /// vfs's world to `versions` (as [`wasi_versions`] gives them for the guest; packages the
 /// guest does not import take the guest's highest 0.2 version, or keep the vfs's own), then
-/// componentizes.
+/// componentizes and strips the names wit-component adds.
 ///
 /// # Errors
 ///
@@ -490,10 +490,13 @@ pub fn vfs_component(
         wit_component::StringEncoding::UTF8,
     )
     .map_err(componentize_error)?;
-    wit_component::ComponentEncoder::default()
+    let component = wit_component::ComponentEncoder::default()
         .module(&module)
         .and_then(|encoder| encoder.validate(true).encode())
-        .map_err(componentize_error)
+        .map_err(componentize_error)?;
+    // wit-component names every item of the shims it generates (about 20 KiB); the vfs's
+    // traps are kiln's to debug, not the user's, so its names are not worth the size.
+    crate::strip(&component, &crate::StripOptions { keep_names: false })
 }
 
 /// Composes `vfs` (from [`vfs_component`]) in front of `guest`: every guest import the vfs
@@ -751,7 +754,7 @@ mod tests {
                 .contains("does not export `kiln_vfs_archive`"),
             "{err}"
         );
-        let capped = wat::parse_str(&VFS.replace(
+        let capped = wat::parse_str(VFS.replace(
             "(memory (export \"memory\") 2)",
             "(memory (export \"memory\") 2 3)",
         ))
