@@ -690,9 +690,17 @@ strip = false
             ["Kiln.toml", "1", "9"]
         );
         assert!(
-            parse("[bundle]\n")
+            parse("[bundles]\n")
                 .unwrap_err()
-                .starts_with("Kiln.toml:1:2: unknown field `bundle`")
+                .starts_with("Kiln.toml:1:2: unknown field `bundles`")
+        );
+        // `[bundle]` is an array of tables.
+        let err = parse("[bundle]\nsource = \"a\"\nmount = \"/a\"\n").unwrap_err();
+        assert!(err.starts_with("Kiln.toml:1:1: invalid type"), "{err}");
+        assert_eq!(
+            parse("[[bundle]]\nsource = \"a\"\nmount = \"/a\"\n[[bundle]]\nsource = \"b\"\nmount = \"/a/b\"\n")
+                .unwrap_err(),
+            "Kiln.toml:6:9: mounts `/a` and `/a/b` overlap (at key `bundle[1].mount`)"
         );
     }
 
