@@ -286,7 +286,16 @@ pub fn compose(guest: &[u8], bundle: &Bundle) -> anyhow::Result<Vec<u8>> {
     let world = kiln_componentize::describe(guest)?;
     let versions = kiln_componentize::wasi_versions(world.imports.iter().map(String::as_str));
     let vfs = kiln_componentize::vfs_component(VFS_MODULE, &archive, &versions)?;
-    Ok(kiln_componentize::compose(guest, &vfs)?)
+    kiln_componentize::compose(guest, &vfs).map_err(|e| match e {
+        kiln_componentize::Error::Bundle(
+            shares @ kiln_componentize::BundleError::SharesStreams { .. },
+        ) => crate::errors::hinted(
+            shares.to_string(),
+            "a guest that uses sockets or HTTP cannot take bundled files yet; \
+             grant the files at run time with `kiln run --dir HOST::GUEST` instead",
+        ),
+        other => other.into(),
+    })
 }
 
 #[cfg(test)]
