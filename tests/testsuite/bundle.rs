@@ -604,3 +604,22 @@ fn the_committed_vfs_binary_matches_its_source() {
         rebuilt.len()
     );
 }
+
+#[test]
+fn the_vfs_unit_tests_pass() {
+    // The vfs is its own workspace (built for wasm32-unknown-unknown), so `cargo test
+    // --workspace` does not reach its unit tests; they run natively here.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vfs-target");
+    let out = Command::new(env!("CARGO"))
+        .args(["test", "--locked", "--quiet", "--manifest-path"])
+        .arg(repo().join("vfs/component/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
