@@ -192,10 +192,10 @@ fn scan(module: &[u8]) -> Result<Layout, Error> {
 /// The reencoder that performs [`embed_archive`]'s edits while copying everything else.
 struct Embed<'a> {
     archive: &'a [u8],
-    /// New versions for `wasi:` packages in import and export names (`wasi:io` → `0.2.6`);
-    /// when not empty, the `component-type` sections are dropped too (the caller re-embeds
-    /// the renamed world).
+    /// New versions for `wasi:` packages in import and export names (`wasi:io` → `0.2.6`).
     versions: &'a BTreeMap<String, String>,
+    /// Drop the `component-type` sections (the caller embeds a renamed world instead).
+    drop_world: bool,
     /// Where the archive starts in linear memory (0 when there is none).
     address: u32,
     /// The new global's index.
@@ -274,7 +274,7 @@ impl Reencode for Embed<'_> {
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        if !self.versions.is_empty() && section.name().starts_with("component-type") {
+        if self.drop_world && section.name().starts_with("component-type") {
             return Ok(());
         }
         reencode::utils::parse_custom_section(self, module, section)
@@ -327,7 +327,7 @@ impl Reencode for Embed<'_> {
 /// the `kiln_vfs_archive` export, a single 32-bit memory, globals or data, or when the archive
 /// does not fit the memory's maximum or the 4 GiB address space.
 pub fn embed_archive(vfs_core: &[u8], archive: &[u8]) -> Result<Vec<u8>, Error> {
-    embed(vfs_core, archive, &BTreeMap::new())
+    embed(vfs_core, archive, &BTreeMap::new(), false)
 }
 
 /// Replaces the version of every `wasi:PACKAGE/INTERFACE@VERSION` in `name` whose package
@@ -369,6 +369,7 @@ fn embed(
     vfs_core: &[u8],
     archive: &[u8],
     versions: &BTreeMap<String, String>,
+    drop_world: bool,
 ) -> Result<Vec<u8>, Error> {
     let layout = scan(vfs_core)?;
     let memory = layout.memory.expect("scan checked");
@@ -390,6 +391,7 @@ fn embed(
     let mut embed = Embed {
         archive,
         versions,
+        drop_world,
         address: address as u32,
         global: layout.imported_globals + layout.defined_globals,
         function: layout.archive_function.expect("scan checked"),
@@ -400,6 +402,19 @@ fn embed(
         .parse_core_module(&mut module, Parser::new(0), vfs_core)
         .map_err(|e| BundleError::VfsModule(e.to_string()))?;
     Ok(module.finish())
+}
+
+/// Bundles `archive` (the `kiln-vfs-archive` format) into the component `guest`:
+/// [`vfs_component`] from `vfs_core` at the WASI versions `guest` imports, then [`compose`].
+///
+/// # Errors
+///
+/// As [`describe`](crate::describe), [`vfs_component`] and [`compose`].
+pub fn bundle(guest: &[u8], vfs_core: &[u8], archive: &[u8]) -> Result<Vec<u8>, Error> {
+    let world = crate::describe(guest)?;
+    let versions = wasi_versions(world.imports.iter().map(String::as_str));
+    let vfs = vfs_component(vfs_core, archive, &versions)?;
+    compose(guest, &vfs)
 }
 
 /// The `wasi:` package versions a component imports, `wasi:io` → `0.2.6`, from its import
@@ -475,14 +490,7 @@ pub fn vfs_component(
         .iter()
         .map(|(id, package)| (package.name.clone(), id))
         .collect();
-    let mut module = embed(vfs_core, archive, &renamed)?;
-    if renamed.is_empty() {
-        // Nothing renamed: the module still carries its own world; take it out to re-embed.
-        module = wit_component::metadata::decode(&module)
-            .map_err(componentize_error)?
-            .0
-            .unwrap_or(module);
-    }
+    let mut module = embed(vfs_core, archive, &renamed, true)?;
     wit_component::embed_component_metadata(
         &mut module,
         &bindgen.resolve,

@@ -14,7 +14,7 @@
 //!   adapter, an optional WIT world embedded).
 //! - [`optimize`]: binaryen's wasm-opt on every core module inside a component.
 //! - [`strip`]: remove debug information, never what the component needs.
-//! - [`vfs_component`] and [`compose`]: bundle files into a component, in front of the guest.
+//! - [`bundle()`]: bundle files into a component, composing the vfs in front of the guest.
 //! - [`add_metadata`]: name, version, description, license, source, `processed-by`.
 //! - [`inspect`] and [`wit`]: describe a binary for people.
 //!
@@ -38,7 +38,8 @@ mod strip;
 mod walk;
 
 pub use bundle::{
-    ARCHIVE_EXPORT, BundleError, compose, embed_archive, find_archive, vfs_component, wasi_versions,
+    ARCHIVE_EXPORT, BundleError, bundle, compose, embed_archive, find_archive, vfs_component,
+    wasi_versions,
 };
 pub use componentize::{
     Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,

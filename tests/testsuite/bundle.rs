@@ -37,6 +37,13 @@ fn write_assets(env: &Env, project: &Path) {
     fs_err::create_dir_all(at("nested/hollow")).unwrap();
 }
 
+/// Copies the reader `fixture` into `env` with the bundled tree of [`write_assets`].
+fn reader_project(env: &Env, fixture: &str) -> PathBuf {
+    let project = env.project_fixture(fixture);
+    write_assets(env, &project);
+    project
+}
+
 const TREE: &str = "\
 /assets/binary.bin 1024
 /assets/empty.txt 0
@@ -62,8 +69,7 @@ fn run(env: &Env, project: &Path, kiln_args: &[&str], args: &[&str]) -> Output {
 /// wasip1 port EBADF); `above_root` what `cat /assets/../../hello.txt` prints.
 fn reads_bundled_files(fixture: &str, ungranted: &str, above_root: &str) {
     let env = Env::new();
-    let project = env.project_fixture(fixture);
-    write_assets(&env, &project);
+    let project = reader_project(&env, fixture);
     env.write(&format!("{fixture}/host/note.txt"), "from the host\n");
 
     let out = run(&env, &project, &[], &["tree", "/assets"]);
@@ -257,8 +263,7 @@ fn main() {
 #[test]
 fn the_reader_gives_the_same_output_on_wasmtime_and_jco() {
     let env = Env::new();
-    let project = env.project_fixture("reader-c");
-    write_assets(&env, &project);
+    let project = reader_project(&env, "reader-c");
     env.kiln(&["build", "-q"]).cwd(&project).run().success();
     let wasm = project.join("target/kiln/debug/reader-c.wasm");
     let kiln = |args: &[&str]| {
@@ -355,8 +360,7 @@ fn ten_thousand_small_files_list_and_read() {
 #[test]
 fn kiln_inspect_lists_the_bundled_files() {
     let env = Env::new();
-    let project = env.project_fixture("reader-rust");
-    write_assets(&env, &project);
+    let project = reader_project(&env, "reader-rust");
     env.kiln(&["build", "-q"]).cwd(&project).run().success();
     let out = env
         .kiln(&["inspect", "reader-rust/target/kiln/debug/reader-rust.wasm"])
@@ -401,8 +405,7 @@ fn kiln_inspect_lists_the_bundled_files() {
 #[test]
 fn bundles_from_the_command_line_and_several_mounts() {
     let env = Env::new();
-    let project = env.project_fixture("reader-rust");
-    write_assets(&env, &project);
+    let project = reader_project(&env, "reader-rust");
     env.write("reader-rust/more/a.txt", "a\n");
     env.write("extra/b.txt", "b\n");
     let out = env
@@ -463,8 +466,7 @@ fn bundles_from_the_command_line_and_several_mounts() {
 #[test]
 fn refused_bundles_name_the_path_and_write_nothing() {
     let env = Env::new();
-    let project = env.project_fixture("reader-rust");
-    write_assets(&env, &project);
+    let project = reader_project(&env, "reader-rust");
     let wasm = project.join("target/kiln/debug/reader-rust.wasm");
     let build = |extra: &[&str]| {
         let mut all = vec!["build"];

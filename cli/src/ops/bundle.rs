@@ -279,14 +279,11 @@ fn special_kind(_: &std::fs::Metadata) -> &'static str {
 ///
 /// # Errors
 ///
-/// Reading the files, and the composition errors of [`kiln_componentize::compose`] (a guest
-/// that uses sockets or HTTP).
+/// Reading the files, and the errors of [`kiln_componentize::bundle()`] (a guest that uses
+/// sockets or HTTP gets a hint).
 pub fn compose(guest: &[u8], bundle: &Bundle) -> anyhow::Result<Vec<u8>> {
     let archive = bundle.archive()?;
-    let world = kiln_componentize::describe(guest)?;
-    let versions = kiln_componentize::wasi_versions(world.imports.iter().map(String::as_str));
-    let vfs = kiln_componentize::vfs_component(VFS_MODULE, &archive, &versions)?;
-    kiln_componentize::compose(guest, &vfs).map_err(|e| match e {
+    kiln_componentize::bundle(guest, VFS_MODULE, &archive).map_err(|e| match e {
         kiln_componentize::Error::Bundle(
             shares @ kiln_componentize::BundleError::SharesStreams { .. },
         ) => crate::errors::hinted(
