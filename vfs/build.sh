@@ -4,15 +4,15 @@
 #
 # The build is reproducible for a given Rust toolchain: paths of the checkout, of CARGO_HOME
 # and of the toolchain's sysroot are remapped, dependencies come from the committed
-# `vfs/component/Cargo.lock` (`--locked`), and RUSTFLAGS from the environment or cargo config
-# are replaced. Uses CARGO_TARGET_DIR when set, else `vfs/component/target`.
+# `vfs/Cargo.lock` (`--locked`; the vfs's own workspace is `vfs/`), and RUSTFLAGS from the environment or cargo config
+# are replaced. Uses CARGO_TARGET_DIR when set, else `vfs/target`.
 set -euo pipefail
 
 vfs_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 repo_root="$(cd "$vfs_dir/.." && pwd -P)"
 crate_dir="$vfs_dir/component"
 out="${1:-$vfs_dir/kiln_vfs.wasm}"
-target_dir="${CARGO_TARGET_DIR:-$crate_dir/target}"
+target_dir="${CARGO_TARGET_DIR:-$vfs_dir/target}"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 sysroot="$(rustc --print sysroot)"
 
