@@ -2,8 +2,9 @@
 """A fault-injecting HTTP proxy for kiln's registry tests.
 
 It forwards every request to a real registry (`--upstream HOST:PORT`), except where a rule
-says otherwise, and logs each request as a JSON line to `--log`. It prints its port on
-stdout once it listens.
+says otherwise, and logs each request as a JSON line to `--log`, before answering it: a client that has its
+answer finds the request in the log (the test reads it as soon as kiln exits). It prints its
+port on stdout once it listens.
 
 A rule is "METHOD PATH-REGEX ACTION TIMES" (TIMES: a count, or "always"). Actions:
   status:CODE[:RETRY-AFTER]  answer CODE without forwarding (with Retry-After seconds)
@@ -90,6 +91,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not args.bearer:
             return True
         def answer(code, body, headers=()):
+            log({"method": self.command, "path": self.path, "status": code, "action": "auth"})
             self.send_response(code)
             for key, value in headers:
                 self.send_header(key, value)
@@ -97,7 +99,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            log({"method": self.command, "path": self.path, "status": code, "action": "auth"})
         if self.path.startswith("/token"):
             expected = "Basic " + base64.b64encode(args.bearer.encode()).decode()
             if self.headers.get("Authorization") == expected:
@@ -123,6 +124,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             parts = action.split(":")
             code = int(parts[1])
             text = b"injected fault\n"
+            log({"method": self.command, "path": self.path, "status": code, "action": action})
             self.send_response(code)
             if len(parts) > 2:
                 self.send_header("Retry-After", parts[2])
@@ -130,7 +132,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(text)
-            log({"method": self.command, "path": self.path, "status": code, "action": action})
             return
         upstream = http.client.HTTPConnection(args.upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
@@ -138,6 +139,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
+        log({"method": self.command, "path": self.path, "status": response.status,
+             "action": action or "forward"})
         self.send_response(response.status)
         for key, value in response.getheaders():
             if key.lower() not in HOP:
@@ -158,8 +161,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-        log({"method": self.command, "path": self.path, "status": response.status,
-             "action": action or "forward"})
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
