@@ -1,6 +1,7 @@
 //! `kiln run`: build when stale (inside a project) or take a `.wasm` file, then run it as a
 //! `wasi:cli/command` on the embedded Wasmtime with exactly the capabilities asked for.
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -70,12 +71,17 @@ pub fn prepare(
     // And the merged ones, which include the project's.
     let _ = capabilities(&config, opts, String::new())?;
 
-    let bytes = fs_err::read(&runnable.path)?;
+    // Only the preamble is read here: the runtime hashes the file through a memory map and
+    // reads it whole only when its compiled code is not cached (a bundle can be large).
+    let mut preamble = Vec::with_capacity(8);
+    fs_err::File::open(&runnable.path)?
+        .take(8)
+        .read_to_end(&mut preamble)?;
     let shown = runnable
         .shown
         .clone()
         .unwrap_or_else(|| crate::fsutil::display_relative(&runnable.path));
-    match kiln_componentize::detect(&bytes) {
+    match kiln_componentize::detect(&preamble) {
         WasmKind::Component => {}
         WasmKind::CoreModule => {
             return Err(hinted(
@@ -87,7 +93,7 @@ pub fn prepare(
             ));
         }
         WasmKind::NotWasm => {
-            let why = kiln_componentize::validate(&bytes)
+            let why = kiln_componentize::validate(&fs_err::read(&runnable.path)?)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
@@ -102,7 +108,7 @@ pub fn prepare(
         pooling,
     })?;
     let loaded = runtime
-        .load(&bytes)
+        .load_file(&runnable.path)
         .with_context(|| format!("failed to load `{shown}`"))?;
     match &loaded.source {
         CodeSource::Cache(path) => shell.verbose_status(
