@@ -64,6 +64,13 @@ fn run(env: &Env, project: &Path, kiln_args: &[&str], args: &[&str]) -> Output {
     env.kiln(&all).cwd(project).run()
 }
 
+/// `kiln run -q WASM -- ARGS`: runs a built component as is (no rebuild of its project).
+fn run_file(env: &Env, wasm: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["run", "-q", wasm.to_str().unwrap(), "--"];
+    all.extend_from_slice(args);
+    env.kiln(&all).run()
+}
+
 /// The reading behaviour every language shares. `ungranted` is what reading a path outside
 /// every preopen prints (wasi-libc for preview 1, under the C reader, says ENOTCAPABLE; Go's
 /// wasip1 port EBADF); `above_root` what `cat /assets/../../hello.txt` prints.
@@ -266,18 +273,13 @@ fn the_reader_gives_the_same_output_on_wasmtime_and_jco() {
     let project = reader_project(&env, "reader-c");
     env.kiln(&["build", "-q"]).cwd(&project).run().success();
     let wasm = project.join("target/kiln/debug/reader-c.wasm");
-    let kiln = |args: &[&str]| {
-        let mut all = vec!["run", "-q", wasm.to_str().unwrap(), "--"];
-        all.extend_from_slice(args);
-        env.kiln(&all).run()
-    };
     for args in [
         &["tree", "/assets"][..],
         &["cat", "/assets/binary.bin", "/assets/hello.txt"],
         &["cat", "/assets/missing.txt"],
         &["write", "/assets/new.txt"],
     ] {
-        let ours = kiln(args);
+        let ours = run_file(&env, &wasm, args);
         for runtime in [wasmtime(), jco()] {
             let mut all = vec!["run", wasm.to_str().unwrap()];
             all.extend_from_slice(args);
@@ -408,34 +410,6 @@ fn bundles_from_the_command_line_and_several_mounts() {
     let project = reader_project(&env, "reader-rust");
     env.write("reader-rust/more/a.txt", "a\n");
     env.write("extra/b.txt", "b\n");
-    let out = env
-        .kiln(&[
-            "build",
-            "--bundle",
-            "more:/more",
-            "--bundle",
-            "../extra:/data/extra",
-        ])
-        .cwd(&project)
-        .run()
-        .success();
-    assert!(out.stderr.contains("(7 files, "), "{}", out.stderr);
-    let wasm = project.join("target/kiln/debug/reader-rust.wasm");
-    let out = env
-        .kiln(&[
-            "run",
-            "-q",
-            wasm.to_str().unwrap(),
-            "--",
-            "cat",
-            "/more/a.txt",
-            "/data/extra/b.txt",
-            "/assets/nested/deep/leaf.txt",
-        ])
-        .run()
-        .success();
-    assert_eq!(out.stdout, "a\nb\nleaf\n");
-    // Unchanged: fresh. A changed bundled file: rebuilt.
     let flags = [
         "build",
         "--bundle",
@@ -444,22 +418,29 @@ fn bundles_from_the_command_line_and_several_mounts() {
         "../extra:/data/extra",
     ];
     let out = env.kiln(&flags).cwd(&project).run().success();
+    assert!(out.stderr.contains("(7 files, "), "{}", out.stderr);
+    // The component runs as built: `kiln run` in the project would rebuild without the flags.
+    let wasm = project.join("target/kiln/debug/reader-rust.wasm");
+    let out = run_file(
+        &env,
+        &wasm,
+        &[
+            "cat",
+            "/more/a.txt",
+            "/data/extra/b.txt",
+            "/assets/nested/deep/leaf.txt",
+        ],
+    )
+    .success();
+    assert_eq!(out.stdout, "a\nb\nleaf\n");
+    // Unchanged: fresh. A changed bundled file: rebuilt.
+    let out = env.kiln(&flags).cwd(&project).run().success();
     assert!(!out.stderr.contains("Bundling"), "{}", out.stderr);
     std::thread::sleep(std::time::Duration::from_millis(20));
     env.write("extra/b.txt", "bee\n");
     let out = env.kiln(&flags).cwd(&project).run().success();
     assert!(out.stderr.contains("Bundling"), "{}", out.stderr);
-    let out = env
-        .kiln(&[
-            "run",
-            "-q",
-            wasm.to_str().unwrap(),
-            "--",
-            "cat",
-            "/data/extra/b.txt",
-        ])
-        .run()
-        .success();
+    let out = run_file(&env, &wasm, &["cat", "/data/extra/b.txt"]).success();
     assert_eq!(out.stdout, "bee\n");
 }
 
