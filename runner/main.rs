@@ -105,10 +105,11 @@ fn run() -> Result<i32, Failure> {
     let config = overridden(&payload.settings, |key| std::env::var(key).ok())?;
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot read the current directory: {e}")))?;
+    // `capabilities` leaves kiln's own `KILN_*` variables out (`kiln_runtime::is_inheritable`),
+    // as `kiln run --inherit-env` does.
     let host_vars = || {
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| !k.starts_with("KILN_"))
             .collect()
     };
     let caps = config

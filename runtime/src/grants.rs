@@ -8,7 +8,31 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Capabilities, Limits, Preopen};
+use crate::{Capabilities, DEFAULT_MAX_HANDLES, DEFAULT_MAX_TABLE_ELEMENTS, Limits, Preopen};
+
+/// The longest time limit accepted (`--timeout`, `[run] timeout`): 30 days.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The smallest wasm stack accepted (`--max-wasm-stack`): 16 KiB.
+pub const MIN_WASM_STACK: usize = 16 * 1024;
+/// The largest wasm stack accepted (`--max-wasm-stack`): 1 GiB. The guest's fiber stack is
+/// this plus room for host calls, reserved (not committed) per run.
+pub const MAX_WASM_STACK: usize = 1 << 30;
+/// The largest table-element limit accepted (`--max-table-elements`): 2^32 - 1, the most a
+/// 32-bit table can index.
+pub const MAX_TABLE_ELEMENTS: usize = u32::MAX as usize;
+/// The largest handle limit accepted (`--max-handles`): 2^28, the component model's largest
+/// handle index.
+pub const MAX_HANDLES: usize = 1 << 28;
+
+/// Whether `--inherit-env` (and a single-file executable's `KILN_INHERIT_ENV`) passes the
+/// host variable `name` to the guest: every variable but kiln's own `KILN_*` (ASCII case
+/// ignored), which hold registry credentials (`KILN_REGISTRY_TOKEN`, `KILN_REGISTRY_PASSWORD`)
+/// and kiln's settings. An explicit `--env NAME` grant still passes one.
+pub fn is_inheritable(name: &str) -> bool {
+    !name
+        .get(..5)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("KILN_"))
+}
 
 /// A directory grant, `HOST[::GUEST][:ro]`: the host directory `HOST` (relative to the
 /// current directory of the run) appears at `GUEST` in the guest (the host path as written
@@ -134,14 +158,75 @@ impl From<EnvGrant> for String {
 ///
 /// # Errors
 ///
-/// A message naming the input when it is not a duration, or when it is zero.
+/// A message naming the input when it is not a duration, is zero, or is longer than
+/// [`MAX_TIMEOUT`] (30 days).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|e| format!("`{s}` is not a duration such as `10s` or `500ms`: {e}"))?;
     if d.is_zero() {
         return Err(format!("`{s}` is zero; leave the limit out for no limit"));
     }
+    if d > MAX_TIMEOUT {
+        return Err(format!("`{s}` is longer than the 30 days kiln accepts"));
+    }
     Ok(d)
+}
+
+/// Parses a wasm stack size ([`parse_size`]) and checks it is within [`MIN_WASM_STACK`]
+/// (16 KiB) and [`MAX_WASM_STACK`] (1 GiB).
+///
+/// # Errors
+///
+/// A message naming the input and the range when it is not a size or out of range.
+pub fn parse_wasm_stack(s: &str) -> Result<usize, String> {
+    let size = parse_size(s)?;
+    check_wasm_stack(size).map_err(|range| format!("`{s}` is out of range: {range}"))?;
+    Ok(size)
+}
+
+/// Checks a wasm stack size against the accepted range; the message states the range.
+pub(crate) fn check_wasm_stack(size: usize) -> Result<(), String> {
+    if (MIN_WASM_STACK..=MAX_WASM_STACK).contains(&size) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the wasm stack must be between {} and {}",
+            format_size(MIN_WASM_STACK),
+            format_size(MAX_WASM_STACK)
+        ))
+    }
+}
+
+/// Parses a table-element limit: a whole number from 1 to [`MAX_TABLE_ELEMENTS`].
+///
+/// # Errors
+///
+/// A message naming the input and the range.
+pub fn parse_table_elements(s: &str) -> Result<usize, String> {
+    parse_count(s, MAX_TABLE_ELEMENTS)
+}
+
+/// Parses a resource-handle limit: a whole number from 1 to [`MAX_HANDLES`].
+///
+/// # Errors
+///
+/// A message naming the input and the range.
+pub fn parse_handles(s: &str) -> Result<usize, String> {
+    parse_count(s, MAX_HANDLES)
+}
+
+/// A whole number from 1 to `max`.
+fn parse_count(s: &str, max: usize) -> Result<usize, String> {
+    let out_of_range = || format!("`{s}` is out of range: expected a whole number from 1 to {max}");
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))
+        .and_then(|n| if n == 0 { Err(out_of_range()) } else { Ok(n) })?;
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(out_of_range)
 }
 
 /// Parses a size in bytes such as `64MiB`, `1 GiB`, `512KiB` or `1048576` (binary units are
@@ -198,9 +283,28 @@ pub struct RunConfig {
     pub max_memory: Option<usize>,
     /// Fuel limit (units, roughly wasm instructions).
     pub fuel: Option<u64>,
-    /// Wasm stack limit in bytes (written as a size); the engine default when `None`.
-    #[serde(default, with = "size_opt")]
+    /// Wasm stack limit in bytes (written as a size, 16KiB to 1GiB); the engine default
+    /// ([`crate::DEFAULT_MAX_WASM_STACK`]) when `None`.
+    #[serde(
+        default,
+        serialize_with = "size_opt::serialize",
+        deserialize_with = "size_opt::deserialize_stack"
+    )]
     pub max_wasm_stack: Option<usize>,
+    /// Table elements, all tables together; [`DEFAULT_MAX_TABLE_ELEMENTS`] when `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count_opt::table_elements"
+    )]
+    pub max_table_elements: Option<usize>,
+    /// Live component resource handles; [`DEFAULT_MAX_HANDLES`] when `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count_opt::handles"
+    )]
+    pub max_handles: Option<usize>,
 }
 
 impl RunConfig {
@@ -210,6 +314,10 @@ impl RunConfig {
             timeout: self.timeout,
             max_memory: self.max_memory,
             fuel: self.fuel,
+            max_table_elements: self
+                .max_table_elements
+                .unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),
+            max_handles: self.max_handles.unwrap_or(DEFAULT_MAX_HANDLES),
         }
     }
 
@@ -224,11 +332,13 @@ impl RunConfig {
         self.max_memory = other.max_memory.or(self.max_memory);
         self.fuel = other.fuel.or(self.fuel);
         self.max_wasm_stack = other.max_wasm_stack.or(self.max_wasm_stack);
+        self.max_table_elements = other.max_table_elements.or(self.max_table_elements);
+        self.max_handles = other.max_handles.or(self.max_handles);
     }
 
     /// Resolves the grants against a host: directories relative to `cwd` (each must exist
     /// and be a directory), `NAME`-only variables through `host_var`, `inherit_env` through
-    /// `host_vars`. `args` become `argv` as given (include the program name first).
+    /// `host_vars`, less kiln's own variables ([`is_inheritable`]). `args` become `argv` as given (include the program name first).
     ///
     /// # Errors
     ///
@@ -246,7 +356,10 @@ impl RunConfig {
             ..Capabilities::default()
         };
         if self.inherit_env {
-            caps.env = host_vars();
+            caps.env = host_vars()
+                .into_iter()
+                .filter(|(name, _)| is_inheritable(name))
+                .collect();
         }
         for grant in &self.env {
             let value = match &grant.value {
@@ -323,12 +436,46 @@ mod size_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parse_with(d, super::parse_size)
+    }
+
+    /// A wasm stack size, range-checked.
+    pub fn deserialize_stack<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parse_with(d, super::parse_wasm_stack)
+    }
+
+    fn parse_with<'de, D: Deserializer<'de>>(
+        d: D,
+        parse: fn(&str) -> Result<usize, String>,
+    ) -> Result<Option<usize>, D::Error> {
         match Option::<Size>::deserialize(d)? {
             None => Ok(None),
-            Some(Size::Bytes(n)) => super::parse_size(&n.to_string())
+            Some(Size::Bytes(n)) => parse(&n.to_string())
                 .map(Some)
                 .map_err(serde::de::Error::custom),
-            Some(Size::Text(t)) => super::parse_size(&t)
+            Some(Size::Text(t)) => parse(&t).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+mod count_opt {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn table_elements<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parse_with(d, super::parse_table_elements)
+    }
+
+    pub fn handles<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        parse_with(d, super::parse_handles)
+    }
+
+    fn parse_with<'de, D: Deserializer<'de>>(
+        d: D,
+        parse: fn(&str) -> Result<usize, String>,
+    ) -> Result<Option<usize>, D::Error> {
+        match Option::<u64>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => parse(&n.to_string())
                 .map(Some)
                 .map_err(serde::de::Error::custom),
         }
@@ -381,6 +528,85 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_with_the_range() {
+        assert_eq!(parse_wasm_stack("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_wasm_stack("1GiB").unwrap(), MAX_WASM_STACK);
+        assert_eq!(parse_wasm_stack("16KiB").unwrap(), MIN_WASM_STACK);
+        for bad in ["1TiB", "15KiB", "4096"] {
+            let err = parse_wasm_stack(bad).unwrap_err();
+            assert_eq!(
+                err,
+                format!("`{bad}` is out of range: the wasm stack must be between 16KiB and 1GiB")
+            );
+        }
+        assert_eq!(parse_table_elements("5").unwrap(), 5);
+        assert_eq!(
+            parse_table_elements("4294967295").unwrap(),
+            MAX_TABLE_ELEMENTS
+        );
+        assert!(parse_table_elements("4294967296").is_err());
+        assert!(parse_table_elements("0").is_err());
+        assert!(parse_table_elements("-1").is_err());
+        assert!(parse_table_elements("99999999999999999999999").is_err());
+        assert_eq!(parse_handles("268435456").unwrap(), MAX_HANDLES);
+        assert!(parse_handles("268435457").is_err());
+        assert_eq!(parse_duration("30days").unwrap(), MAX_TIMEOUT);
+        assert!(parse_duration("31days").unwrap_err().contains("30 days"));
+        assert!(parse_duration("1000000000years").is_err());
+
+        // Kiln.toml's `[run]` (here as JSON) goes through the same checks.
+        let err = serde_json::from_str::<RunConfig>(r#"{"max-wasm-stack": "1TiB"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("between 16KiB and 1GiB"), "{err}");
+        let err = serde_json::from_str::<RunConfig>(r#"{"max-table-elements": 0}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("from 1 to 4294967295"), "{err}");
+        let config: RunConfig =
+            serde_json::from_str(r#"{"max-table-elements": 10, "max-handles": 20}"#).unwrap();
+        let limits = config.limits();
+        assert_eq!((limits.max_table_elements, limits.max_handles), (10, 20));
+        let defaults = RunConfig::default().limits();
+        assert_eq!(
+            (defaults.max_table_elements, defaults.max_handles),
+            (DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_HANDLES)
+        );
+    }
+
+    #[test]
+    fn inherit_env_leaves_kiln_variables_out() {
+        assert!(!is_inheritable("KILN_REGISTRY_TOKEN"));
+        assert!(!is_inheritable("kiln_registry_password"));
+        assert!(!is_inheritable("KILN_"));
+        assert!(is_inheritable("KILN"));
+        assert!(is_inheritable("PATH"));
+        assert!(is_inheritable("MY_KILN_TOKEN"));
+        assert!(is_inheritable("é"));
+        let config = RunConfig {
+            inherit_env: true,
+            env: vec!["KILN_REGISTRY_USERNAME".parse().unwrap()],
+            ..RunConfig::default()
+        };
+        let host = || {
+            vec![
+                ("HOME".to_string(), "/h".to_string()),
+                ("KILN_REGISTRY_TOKEN".to_string(), "secret".to_string()),
+            ]
+        };
+        let caps = config
+            .capabilities(Path::new("."), vec![], |_| Some("me".into()), host)
+            .unwrap();
+        assert_eq!(
+            caps.env,
+            [
+                ("HOME".into(), "/h".into()),
+                ("KILN_REGISTRY_USERNAME".into(), "me".into())
+            ]
+        );
     }
 
     #[test]

@@ -13,8 +13,12 @@
 //!
 //! Nothing is granted by default: no host directory, no environment variable, no socket.
 //! A run can be bounded by [`Limits`] — wall-clock time (epoch interruption), total linear
-//! memory (a store limiter) and fuel — and the wasm stack is bounded by the engine
-//! ([`RuntimeConfig::max_wasm_stack`]). Each limit that stops a guest is its own [`Error`]
+//! memory and total table elements (a store limiter, with checked arithmetic: a growth whose
+//! total does not fit in `usize` is refused), live resource handles, and fuel — and the wasm
+//! stack is bounded by the engine ([`RuntimeConfig::max_wasm_stack`]). Tables, handles and
+//! the number of instances, tables and memories always have a bound, by default
+//! [`DEFAULT_MAX_TABLE_ELEMENTS`], [`DEFAULT_MAX_HANDLES`], [`MAX_INSTANCES`], [`MAX_TABLES`]
+//! and [`MAX_MEMORIES`]. Each limit that stops a guest is its own [`Error`]
 //! variant with its own exit code ([`Error::exit_code`]); a guest fault never ends the host.
 //! The crate never prints; errors and outcomes are values for the caller to render.
 
@@ -24,7 +28,11 @@ pub mod exe;
 mod grants;
 pub mod serve;
 
-pub use grants::{DirGrant, EnvGrant, RunConfig, format_size, parse_duration, parse_size};
+pub use grants::{
+    DirGrant, EnvGrant, MAX_HANDLES, MAX_TABLE_ELEMENTS, MAX_TIMEOUT, MAX_WASM_STACK,
+    MIN_WASM_STACK, RunConfig, format_size, is_inheritable, parse_duration, parse_handles,
+    parse_size, parse_table_elements, parse_wasm_stack,
+};
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -50,6 +58,19 @@ pub const FUEL_EXIT_CODE: i32 = 152;
 /// The engine's default wasm stack limit in bytes (Wasmtime's default, 512 KiB).
 pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
 
+/// The default for [`Limits::max_table_elements`]: one million elements, all tables
+/// together (Wasmtime keeps a pointer or more per element, so about 8 MiB and up).
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// The default for [`Limits::max_handles`]: 100,000 live resource handles (Wasmtime's own
+/// default for guest handles).
+pub const DEFAULT_MAX_HANDLES: usize = 100_000;
+/// The most core instances one run may create (Wasmtime's default is 10,000).
+pub const MAX_INSTANCES: usize = 1_000;
+/// The most tables one run may create.
+pub const MAX_TABLES: usize = 1_000;
+/// The most linear memories one run may create.
+pub const MAX_MEMORIES: usize = 100;
+
 /// An epoch deadline that is never reached (ticks beyond the current epoch).
 const NO_DEADLINE: u64 = 1 << 62;
 
@@ -57,7 +78,7 @@ const NO_DEADLINE: u64 = 1 << 62;
 const HOST_STACK_HEADROOM: usize = 1536 * 1024;
 
 /// Bounds on one run. `None` means unbounded (beyond the engine's own limits).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock time the guest may run, host calls included.
     pub timeout: Option<Duration>,
@@ -68,6 +89,26 @@ pub struct Limits {
     /// Units of fuel (roughly, WebAssembly instructions) the guest may consume. Requires
     /// [`RuntimeConfig::fuel`].
     pub fuel: Option<u64>,
+    /// Total elements across every table of the component. A `table.grow` past it fails
+    /// (returns -1); a guest that then traps is reported as stopped by this limit.
+    pub max_table_elements: usize,
+    /// Live resource handles: guest-defined resources (`resource.new`) across the store, and
+    /// host resources (streams, files, requests) in the WASI resource table, each bounded by
+    /// it. Creating one more traps.
+    pub max_handles: usize,
+}
+
+impl Default for Limits {
+    /// No time, memory or fuel limit; the default table and handle bounds.
+    fn default() -> Self {
+        Limits {
+            timeout: None,
+            max_memory: None,
+            fuel: None,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_handles: DEFAULT_MAX_HANDLES,
+        }
+    }
 }
 
 /// Errors from loading or running a component.
@@ -143,6 +184,20 @@ pub enum Error {
         /// The total it asked for, in bytes.
         requested: usize,
     },
+    /// The guest needed more table elements than [`Limits::max_table_elements`] and trapped.
+    #[error(
+        "the guest tried to grow its tables to {requested} elements, over its limit of {limit} elements, and was stopped"
+    )]
+    TableLimit {
+        /// The limit in elements.
+        limit: usize,
+        /// The total it asked for.
+        requested: usize,
+    },
+    /// A limit's value is outside the range kiln accepts, or cannot be combined with the
+    /// engine's own settings without overflowing.
+    #[error("invalid limit: {0}")]
+    InvalidLimit(String),
     /// The guest consumed all of [`Limits::fuel`].
     #[error("the guest used all of its {fuel} units of fuel and was stopped")]
     FuelExhausted {
@@ -174,7 +229,7 @@ impl Error {
     pub fn exit_code(&self) -> Option<i32> {
         match self {
             Error::Timeout { .. } => Some(TIMEOUT_EXIT_CODE),
-            Error::MemoryLimit { .. } => Some(MEMORY_EXIT_CODE),
+            Error::MemoryLimit { .. } | Error::TableLimit { .. } => Some(MEMORY_EXIT_CODE),
             Error::FuelExhausted { .. } => Some(FUEL_EXIT_CODE),
             Error::StackExhausted { .. } => Some(STACK_EXIT_CODE),
             Error::Trap { .. } => Some(TRAP_EXIT_CODE),
@@ -211,7 +266,8 @@ pub struct RuntimeConfig {
     /// Compile with fuel metering, so [`Limits::fuel`] can be used (slower code; a separate
     /// cache entry).
     pub fuel: bool,
-    /// The wasm stack limit in bytes; [`DEFAULT_MAX_WASM_STACK`] when `None`.
+    /// The wasm stack limit in bytes, from [`MIN_WASM_STACK`] to [`MAX_WASM_STACK`];
+    /// [`DEFAULT_MAX_WASM_STACK`] when `None`.
     pub max_wasm_stack: Option<usize>,
     /// Allocate instances from Wasmtime's pooling allocator: slots reserved up front and
     /// reused, so instantiating is cheap (what a server wants; a one-shot run does not).
@@ -310,10 +366,11 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`Error::Engine`] when Wasmtime rejects the configuration.
+    /// [`Error::InvalidLimit`] when the wasm stack is out of range, [`Error::Engine`] when
+    /// Wasmtime rejects the configuration.
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
         let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
-        let engine = Engine::new(&Self::wasm_config(&config))
+        let engine = Engine::new(&Self::wasm_config(&config)?)
             .map_err(|e| Error::Engine(format!("{e:#}")))?;
         let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
         Ok(Runtime {
@@ -324,8 +381,18 @@ impl Runtime {
         })
     }
 
-    fn wasm_config(config: &RuntimeConfig) -> Config {
+    fn wasm_config(config: &RuntimeConfig) -> Result<Config, Error> {
         let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
+        grants::check_wasm_stack(max_wasm_stack).map_err(Error::InvalidLimit)?;
+        // Guests run on a fiber: its stack holds the wasm stack plus room for host calls
+        // (Wasmtime's defaults leave 1.5 MiB of the 2 MiB fiber to the host).
+        let fiber_stack = max_wasm_stack
+            .checked_add(HOST_STACK_HEADROOM)
+            .ok_or_else(|| {
+                Error::InvalidLimit(format!(
+                    "a wasm stack of {max_wasm_stack} bytes leaves no room for host calls"
+                ))
+            })?;
         let mut wasm_config = Config::new();
         wasm_config
             .wasm_component_model(true)
@@ -334,9 +401,7 @@ impl Runtime {
             .epoch_interruption(true)
             .consume_fuel(config.fuel)
             .max_wasm_stack(max_wasm_stack)
-            // Guests run on a fiber: its stack holds the wasm stack plus room for host calls
-            // (Wasmtime's defaults leave 1.5 MiB of the 2 MiB fiber to the host).
-            .async_stack_size(max_wasm_stack + HOST_STACK_HEADROOM);
+            .async_stack_size(fiber_stack);
         if config.pooling {
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             // A component holds several core instances, tables and (usually) one memory.
@@ -347,7 +412,7 @@ impl Runtime {
                 .total_tables(10_000);
             wasm_config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
-        wasm_config
+        Ok(wasm_config)
     }
 
     /// Compiles `bytes` (a component) to precompiled code that this runtime's settings can
@@ -364,7 +429,7 @@ impl Runtime {
             max_wasm_stack: Some(self.max_wasm_stack),
             cache_dir: None,
             pooling: false,
-        });
+        })?;
         config
             .target(&host_triple())
             .map_err(|e| Error::Engine(format!("{e:#}")))?;
@@ -541,9 +606,18 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let command = Command::instantiate_async(&mut store, &loaded.component, &linker)
-            .await
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let command = match Command::instantiate_async(&mut store, &loaded.component, &linker).await
+        {
+            Ok(command) => command,
+            // A memory or table declared over its limit fails instantiation: say which.
+            Err(e) => {
+                return Err(store
+                    .data()
+                    .limiter
+                    .limit_error(limits)
+                    .unwrap_or_else(|| Error::Instantiate(format!("{e:#}"))));
+            }
+        };
         let run = command.wasi_cli_run().call_run(&mut store);
         let result = match limits.timeout {
             Some(timeout) => match tokio::time::timeout(timeout, run).await {
@@ -608,14 +682,12 @@ impl Runtime {
                     source: std::io::Error::other(format!("{e:#}")),
                 })?;
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_handles);
         let state = HostState {
             ctx: builder.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max: limits.max_memory,
-                total: 0,
-                refused: None,
-            },
+            table,
+            limiter: StoreLimiter::new(limits),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             hooks: serve::NetworkHooks {
                 allow_outgoing: caps.inherit_network,
@@ -623,6 +695,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.set_max_component_handles(limits.max_handles);
         if let Some(fuel) = limits.fuel {
             store
                 .set_fuel(fuel)
@@ -660,9 +733,9 @@ impl Runtime {
                 limit: self.max_wasm_stack,
                 backtrace,
             },
-            _ => match (state.limiter.refused, limits.max_memory) {
-                (Some(requested), Some(limit)) => Error::MemoryLimit { limit, requested },
-                _ => {
+            _ => match state.limiter.limit_error(limits) {
+                Some(limit) => limit,
+                None => {
                     let trap = match trap {
                         Some(trap) => trap.to_string(),
                         None => format!("{:#}", error.root_cause()),
@@ -678,7 +751,7 @@ impl Runtime {
 struct HostState {
     ctx: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryLimiter,
+    limiter: StoreLimiter,
     http: wasmtime_wasi_http::WasiHttpCtx,
     hooks: serve::NetworkHooks,
 }
@@ -693,37 +766,120 @@ impl wasmtime_wasi_http::WasiHttpView for HostState {
     }
 }
 
-/// Enforces [`Limits::max_memory`] over the total of all linear memories in the store.
-struct MemoryLimiter {
-    max: Option<usize>,
-    total: usize,
-    /// The total a refused `memory.grow` asked for, if one was refused.
-    refused: Option<usize>,
+/// Enforces [`Limits::max_memory`] over the total of all linear memories in the store and
+/// [`Limits::max_table_elements`] over the total of all tables, and bounds how many
+/// instances, tables and memories a run may create.
+///
+/// Totals use checked arithmetic: with memory64 and multi-memory a guest can ask one memory
+/// to grow by nearly 2^64 bytes, and a growth whose total does not fit in `usize` is refused,
+/// never wrapped. A growth past the memory's or table's own maximum is refused here (not
+/// counted, not a limit): Wasmtime would refuse it after the limiter. Growth granted here
+/// that Wasmtime then fails to perform (the host is out of memory) stays counted: Wasmtime
+/// also reports failures no `*_growing` call preceded, so "taking back the last grant"
+/// could be replayed to undo growth that did happen.
+struct StoreLimiter {
+    max_memory: Option<usize>,
+    memory: usize,
+    max_table_elements: usize,
+    table_elements: usize,
+    /// The last growth refused by a limit.
+    refused: Option<Refused>,
 }
 
-impl wasmtime::ResourceLimiter for MemoryLimiter {
+/// A growth a limit refused: the total asked for (`usize::MAX` when it did not fit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    Memory(usize),
+    Table(usize),
+}
+
+impl StoreLimiter {
+    fn new(limits: &Limits) -> Self {
+        StoreLimiter {
+            max_memory: limits.max_memory,
+            memory: 0,
+            max_table_elements: limits.max_table_elements,
+            table_elements: 0,
+            refused: None,
+        }
+    }
+
+    /// The limit error for a guest that failed after a growth was refused, if one was.
+    fn limit_error(&self, limits: &Limits) -> Option<Error> {
+        match (self.refused?, limits.max_memory) {
+            (Refused::Memory(requested), Some(limit)) => {
+                Some(Error::MemoryLimit { limit, requested })
+            }
+            (Refused::Memory(_), None) => None,
+            (Refused::Table(requested), _) => Some(Error::TableLimit {
+                limit: limits.max_table_elements,
+                requested,
+            }),
+        }
+    }
+}
+
+/// `total + (desired - current)`, or `None` when it does not fit in `usize`.
+fn grown_total(total: usize, current: usize, desired: usize) -> Option<usize> {
+    total.checked_add(desired.checked_sub(current).unwrap_or(0))
+}
+
+impl wasmtime::ResourceLimiter for StoreLimiter {
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let wanted = self.total + desired.saturating_sub(current);
-        if self.max.is_some_and(|max| wanted > max) {
-            self.refused = Some(wanted);
+        if maximum.is_some_and(|maximum| desired > maximum) {
             return Ok(false);
         }
-        self.total = wanted;
-        Ok(true)
+        let wanted = grown_total(self.memory, current, desired);
+        match (wanted, self.max_memory) {
+            (Some(wanted), max) if max.is_none_or(|max| wanted <= max) => {
+                self.memory = wanted;
+                Ok(true)
+            }
+            (wanted, Some(_)) => {
+                self.refused = Some(Refused::Memory(wanted.unwrap_or(usize::MAX)));
+                Ok(false)
+            }
+            // No limit, but a total past the address space: no growth can succeed.
+            (_, None) => Ok(false),
+        }
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
-        _maximum: Option<usize>,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
+        match grown_total(self.table_elements, current, desired) {
+            Some(wanted) if wanted <= self.max_table_elements => {
+                self.table_elements = wanted;
+                Ok(true)
+            }
+            wanted => {
+                self.refused = Some(Refused::Table(wanted.unwrap_or(usize::MAX)));
+                Ok(false)
+            }
+        }
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -1087,6 +1243,96 @@ mod tests {
             matches!(loaded.source, CodeSource::Recompiled { .. }),
             "{:?}",
             loaded.source
+        );
+    }
+
+    #[test]
+    fn the_limiter_refuses_totals_that_do_not_fit() {
+        use wasmtime::ResourceLimiter;
+        const PAGE: usize = 65536;
+        let limits = Limits {
+            max_memory: Some(8 << 20),
+            max_table_elements: 100,
+            ..Limits::default()
+        };
+        let mut limiter = StoreLimiter::new(&limits);
+        assert!(limiter.memory_growing(0, PAGE, None).unwrap());
+        assert!(limiter.memory_growing(0, PAGE, None).unwrap());
+        // The second memory asks for all but 64 KiB of the address space: unchecked, the
+        // total would wrap to zero.
+        assert!(
+            !limiter
+                .memory_growing(PAGE, usize::MAX - PAGE + 1, None)
+                .unwrap()
+        );
+        assert_eq!(limiter.refused, Some(Refused::Memory(usize::MAX)));
+        assert_eq!(limiter.memory, 2 * PAGE);
+        assert!(matches!(
+            limiter.limit_error(&limits),
+            Some(Error::MemoryLimit { limit, requested: usize::MAX }) if limit == 8 << 20
+        ));
+        // Past a memory's own maximum: refused, not counted, not a limit.
+        let mut fresh = StoreLimiter::new(&limits);
+        assert!(!fresh.memory_growing(0, 2 * PAGE, Some(PAGE)).unwrap());
+        assert_eq!((fresh.memory, fresh.refused), (0, None));
+
+        // No memory limit: a total that does not fit is still refused.
+        let mut unlimited = StoreLimiter::new(&Limits::default());
+        assert!(
+            unlimited
+                .memory_growing(0, usize::MAX - PAGE, None)
+                .unwrap()
+        );
+        assert!(!unlimited.memory_growing(0, 2 * PAGE, None).unwrap());
+        assert!(unlimited.limit_error(&Limits::default()).is_none());
+
+        // Tables: a total over the limit, or one that does not fit, is refused.
+        assert!(limiter.table_growing(0, 60, None).unwrap());
+        assert!(!limiter.table_growing(0, 41, None).unwrap());
+        assert!(limiter.table_growing(0, 40, None).unwrap());
+        assert!(!limiter.table_growing(0, usize::MAX, None).unwrap());
+        assert_eq!(limiter.table_elements, 100);
+        assert!(matches!(
+            limiter.limit_error(&limits),
+            Some(Error::TableLimit {
+                limit: 100,
+                requested: usize::MAX
+            })
+        ));
+        let mut tables = StoreLimiter::new(&Limits {
+            max_table_elements: usize::MAX,
+            ..Limits::default()
+        });
+        assert!(tables.table_growing(0, usize::MAX, None).unwrap());
+        assert!(!tables.table_growing(0, 1, None).unwrap());
+    }
+
+    #[test]
+    fn a_wasm_stack_out_of_range_is_an_error_not_a_wrap() {
+        for stack in [
+            usize::MAX,
+            usize::MAX - HOST_STACK_HEADROOM + 1,
+            1 << 40,
+            1024,
+        ] {
+            let result = Runtime::new(RuntimeConfig {
+                max_wasm_stack: Some(stack),
+                ..RuntimeConfig::default()
+            });
+            match result {
+                Err(Error::InvalidLimit(message)) => {
+                    assert!(message.contains("between 16KiB and 1GiB"), "{message}")
+                }
+                Err(other) => panic!("{stack}: expected InvalidLimit, got {other}"),
+                Ok(_) => panic!("{stack}: accepted"),
+            }
+        }
+        assert!(
+            Runtime::new(RuntimeConfig {
+                max_wasm_stack: Some(MAX_WASM_STACK),
+                ..RuntimeConfig::default()
+            })
+            .is_ok()
         );
     }
 

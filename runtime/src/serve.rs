@@ -7,6 +7,14 @@
 //! `Content-Length` is over [`ServeOptions::max_request_body`] gets `413 Content Too Large`
 //! before the guest runs, and a streamed body is cut off at the same limit.
 //!
+//! The server holds up under hostile clients: a connection that does not send a complete
+//! request head within [`ServeOptions::header_read_timeout`] is closed (an idle keep-alive
+//! connection too); at most [`ServeOptions::max_connections`] connections are open at once,
+//! and further ones wait in the listen backlog until one closes; an accept error (say, out
+//! of file descriptors) is retried after a back-off of 10 ms doubling to 1 s, never in a
+//! busy loop. A 500 carries a generic body: what went wrong inside is kiln's business,
+//! reported as a [`ServeEvent::GuestFailed`], not the client's.
+//!
 //! The server reports what happens as [`ServeEvent`]s on a channel; it never prints.
 
 use std::convert::Infallible;
@@ -19,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::Store;
 use wasmtime::component::Linker;
@@ -28,7 +36,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks, WasiHttpView};
 
-use crate::{Capabilities, Error, HostState, Limits, LoadedComponent, Runtime};
+use crate::{Capabilities, Error, HostState, Limits, LoadedComponent, NO_DEADLINE, Runtime};
 
 /// How often the server advances the engine's epoch; timeouts are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -38,6 +46,38 @@ pub const DEFAULT_MAX_REQUEST_BODY: u64 = 10 * 1024 * 1024;
 
 /// The default for [`ServeOptions::drain_timeout`]: 30 seconds.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default for [`ServeOptions::max_connections`]: 1000, as many as the pooling
+/// allocator has instance slots.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+/// The largest [`ServeOptions::max_connections`] accepted.
+pub const MAX_CONNECTIONS: usize = 100_000;
+
+/// The default for [`ServeOptions::header_read_timeout`]: 10 seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body of every 500 kiln sends; the reason goes to [`ServeEvent::GuestFailed`].
+pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
+
+/// The first wait after an accept error; it doubles up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest wait after repeated accept errors.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Parses a connection cap: a whole number from 1 to [`MAX_CONNECTIONS`].
+///
+/// # Errors
+///
+/// A message naming the input and the range.
+pub fn parse_max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is out of range: expected a whole number from 1 to {MAX_CONNECTIONS}"
+        )),
+    }
+}
 
 /// How a [`Runtime::bind_http`] server treats requests.
 #[derive(Debug, Clone)]
@@ -52,6 +92,12 @@ pub struct ServeOptions {
     pub max_request_body: u64,
     /// How long a shutdown waits for requests in flight before closing them.
     pub drain_timeout: Duration,
+    /// The most connections open at once (1 to [`MAX_CONNECTIONS`]; values outside are
+    /// clamped); more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client has to send a complete request head (and how long a keep-alive
+    /// connection may sit idle) before the connection is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -61,6 +107,8 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             max_request_body: DEFAULT_MAX_REQUEST_BODY,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -82,7 +130,8 @@ pub enum ServeEvent {
         /// Why the guest failed after sending its response head, if it did.
         error: Option<Error>,
     },
-    /// The guest failed before sending a response head; the client got a 500.
+    /// The guest failed before sending a response head; the client got a 500 with a generic
+    /// body ([`INTERNAL_ERROR_BODY`]), and `error` says why.
     GuestFailed {
         /// The HTTP method.
         method: String,
@@ -106,6 +155,14 @@ pub enum ServeEvent {
         peer: SocketAddr,
         /// What went wrong.
         message: String,
+    },
+    /// Accepting a connection failed (for example, out of file descriptors); the server
+    /// waits `retry_in` before accepting again.
+    AcceptFailed {
+        /// The operating system's error.
+        message: String,
+        /// The back-off before the next attempt.
+        retry_in: Duration,
     },
     /// Shutdown began: no new connections; requests in flight are being finished.
     Draining,
@@ -236,29 +293,62 @@ impl HttpServer {
             });
         }
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            handler.options.max_connections.clamp(1, MAX_CONNECTIONS),
+        ));
+        let mut backoff = ACCEPT_BACKOFF_MIN;
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            // A slot first: at the cap, further connections wait in the listen backlog.
+            let slot = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    let events = handler.events.clone();
-                    let for_service = handler.clone();
-                    let service = hyper::service::service_fn(move |req| {
-                        let handler = for_service.clone();
-                        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+                slot = slots.clone().acquire_owned() => slot,
+            };
+            // The semaphore is never closed; treat it as a shutdown if it were.
+            let Ok(slot) = slot else { break };
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    accepted
+                }
+                Err(e) => {
+                    let _ = handler.events.send(ServeEvent::AcceptFailed {
+                        message: e.to_string(),
+                        retry_in: backoff,
                     });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            let _ = events.send(ServeEvent::Connection { peer, message: e.to_string() });
-                        }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
+            };
+            let events = handler.events.clone();
+            let for_service = handler.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let handler = for_service.clone();
+                async move { Ok::<_, Infallible>(handler.handle(req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handler.options.header_read_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    let _ = events.send(ServeEvent::Connection {
+                        peer,
+                        message: e.to_string(),
                     });
                 }
-            }
+                drop(slot);
+            });
         }
         drop(listener);
         let _ = handler.events.send(ServeEvent::Draining);
@@ -274,15 +364,17 @@ impl HttpServer {
 }
 
 /// A plain-text response kiln itself sends (413, 500).
-fn plain(status: u16, text: String) -> hyper::Response<HyperOutgoingBody> {
+fn plain(status: http::StatusCode, text: String) -> hyper::Response<HyperOutgoingBody> {
     let body = Full::new(Bytes::from(text))
         .map_err(|never: Infallible| match never {})
         .boxed_unsync();
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(body)
-        .expect("a valid response")
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 impl Handler {
@@ -311,7 +403,7 @@ impl Handler {
                 length,
             });
             return plain(
-                413,
+                http::StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body of {length} bytes is over the limit of {max} bytes\n"),
             );
         }
@@ -333,13 +425,15 @@ impl Handler {
                 response
             }
             Err(error) => {
-                let text = format!("the component failed to handle the request: {error}\n");
                 let _ = self.events.send(ServeEvent::GuestFailed {
                     method,
                     path,
                     error,
                 });
-                plain(500, text)
+                plain(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    INTERNAL_ERROR_BODY.to_string(),
+                )
             }
         }
     }
@@ -361,8 +455,12 @@ impl Handler {
         let limits = self.options.limits;
         let mut store: Store<HostState> = runtime.new_store(&self.options.capabilities, &limits)?;
         if let Some(timeout) = limits.timeout {
-            let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
-            store.set_epoch_deadline(ticks.max(1));
+            let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+            store.set_epoch_deadline(
+                u64::try_from(ticks)
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, NO_DEADLINE),
+            );
         }
         let req = req.map(|body| {
             Limited::new(body, max_body as usize).map_err(move |e| {

@@ -17,12 +17,14 @@ use crate::shell::Shell;
 kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n  \
 kiln run ghcr.io/you/hello:1.0.0      # pull (through the cache), then run\n\n\
 Nothing is granted by default: no host directory, no environment variable, no network. \
-Stdin, stdout and stderr are the terminal's.\n\n\
+Stdin, stdout and stderr are the terminal's. --inherit-env passes every host variable except \
+kiln's own `KILN_*` (registry credentials among them); grant one of those with --env NAME.\n\n\
 Inside a project, Kiln.toml's `[run]` table applies first: flags add grants to it and \
 replace its limits. Relative `--dir` paths are taken from the current directory.\n\n\
 Exit status: the guest's (0 when `wasi:cli/run` returns ok, 1 when it returns err, or the code given to \
-`exit-with-code`); 124 when --timeout stops it, 137 when --max-memory does, 152 when its fuel runs out, \
-139 when it exhausts its wasm stack, 134 when it traps; 1 when kiln fails before the guest runs."
+`exit-with-code`); 124 when --timeout stops it, 137 when --max-memory or --max-table-elements does, 152 when its fuel runs out, \
+139 when it exhausts its wasm stack, 134 when it traps; 1 when kiln fails before the guest runs; \
+2 for a usage error, such as a limit out of range."
 )]
 pub struct Args {
     /// A component (.wasm), a project directory or manifest, or a registry reference
@@ -69,7 +71,8 @@ pub struct GrantArgs {
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<EnvGrant>,
 
-    /// Grant every host environment variable.
+    /// Grant every host environment variable except kiln's own (`KILN_*`, which hold registry
+    /// credentials).
     #[arg(long)]
     pub inherit_env: bool,
 
@@ -77,7 +80,8 @@ pub struct GrantArgs {
     #[arg(long)]
     pub inherit_network: bool,
 
-    /// Stop the guest after this much wall-clock time (e.g. `10s`, `500ms`) [default: none].
+    /// Stop the guest after this much wall-clock time (e.g. `10s`, `500ms`; at most 30 days)
+    /// [default: none].
     #[arg(long, value_name = "DURATION", value_parser = kiln_runtime::parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -90,9 +94,18 @@ pub struct GrantArgs {
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
 
-    /// Limit the guest's wasm stack (e.g. `1MiB`) [default: 512KiB].
-    #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_size)]
+    /// Limit the guest's wasm stack (e.g. `1MiB`; 16KiB to 1GiB) [default: 512KiB].
+    #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_wasm_stack)]
     pub max_wasm_stack: Option<usize>,
+
+    /// Limit the guest's table elements, all tables together (1 to 4294967295)
+    /// [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = kiln_runtime::parse_table_elements)]
+    pub max_table_elements: Option<usize>,
+
+    /// Limit the guest's live resource handles (1 to 268435456) [default: 100000].
+    #[arg(long, value_name = "N", value_parser = kiln_runtime::parse_handles)]
+    pub max_handles: Option<usize>,
 }
 
 impl GrantArgs {
@@ -107,6 +120,8 @@ impl GrantArgs {
             max_memory: self.max_memory,
             fuel: self.fuel,
             max_wasm_stack: self.max_wasm_stack,
+            max_table_elements: self.max_table_elements,
+            max_handles: self.max_handles,
         }
     }
 }

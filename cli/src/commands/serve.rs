@@ -19,6 +19,10 @@ and limits given here (and Kiln.toml's `[run]` inside a project) applied per req
 traps or hits a limit before answering gets the client a 500, and the server keeps serving. \
 A request body over --max-request-body gets a 413 before the guest runs. Outgoing HTTP requests \
 from the guest need --inherit-network.\n\n\
+A 500's body is generic; why the guest failed is logged on stderr. A client that does not send a \
+complete request head within --header-timeout is disconnected (an idle keep-alive connection \
+too). At most --max-connections connections are open at once: more wait in the listen backlog \
+until one closes.\n\n\
 The URL is printed on stdout once the server listens. Ctrl-C stops accepting connections, lets \
 requests in flight finish (up to 30 s), and exits 0."
 )]
@@ -34,6 +38,15 @@ pub struct Args {
     /// The largest request body accepted (e.g. `1MiB`).
     #[arg(long, value_name = "SIZE", value_parser = kiln_runtime::parse_size, default_value = "10MiB")]
     pub max_request_body: usize,
+
+    /// The most connections open at once (1 to 100000); more wait to be accepted.
+    #[arg(long, value_name = "N", value_parser = kiln_runtime::serve::parse_max_connections, default_value = "1000")]
+    pub max_connections: usize,
+
+    /// Close a connection that has not sent a complete request head in this long (e.g. `5s`;
+    /// at most 30 days).
+    #[arg(long, value_name = "DURATION", value_parser = kiln_runtime::parse_duration, default_value = "10s")]
+    pub header_timeout: std::time::Duration,
 
     #[command(flatten)]
     pub grants: GrantArgs,
@@ -66,6 +79,8 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
             run,
             addr: args.addr,
             max_request_body: args.max_request_body as u64,
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
             format: args.message_format,
         },
     )?;

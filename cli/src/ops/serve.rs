@@ -20,6 +20,10 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// The largest request body accepted, in bytes.
     pub max_request_body: u64,
+    /// The most connections open at once.
+    pub max_connections: usize,
+    /// How long a client has to send a request head.
+    pub header_timeout: std::time::Duration,
     /// Human or JSON output.
     pub format: MessageFormat,
 }
@@ -47,6 +51,8 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
         capabilities,
         limits: config.limits(),
         max_request_body: opts.max_request_body,
+        max_connections: opts.max_connections,
+        header_read_timeout: opts.header_timeout,
         ..RuntimeServeOptions::default()
     };
 
@@ -157,6 +163,10 @@ fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
             ServeEvent::Connection { peer, message } => {
                 json!({ "reason": "connection-error", "peer": peer.to_string(), "error": message })
             }
+            ServeEvent::AcceptFailed { message, retry_in } => json!({
+                "reason": "accept-error", "error": message,
+                "retry-in-ms": retry_in.as_secs_f64() * 1000.0,
+            }),
             ServeEvent::Draining => json!({ "reason": "draining" }),
         };
         shell.json(&value);
@@ -198,6 +208,10 @@ fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
         ServeEvent::Connection { peer, message } => {
             shell.verbose_status("Connection", format_args!("{peer}: {message}"))
         }
+        ServeEvent::AcceptFailed { message, retry_in } => shell.warn(format_args!(
+            "cannot accept a connection: {message}; retrying in {} ms",
+            retry_in.as_millis()
+        )),
         ServeEvent::Draining => shell.status("Draining", "requests in flight (Ctrl-C received)"),
     }
 }
