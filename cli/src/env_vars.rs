@@ -21,6 +21,9 @@ pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
 pub const KILN_REGISTRY_TOKEN: &str = "KILN_REGISTRY_TOKEN";
 /// `KILN_REGISTRY_CA_FILE`: a PEM file of extra root certificates to trust for registries.
 pub const KILN_REGISTRY_CA_FILE: &str = "KILN_REGISTRY_CA_FILE";
+/// `KILN_ALLOW_FOREIGN_URLS`: `1` lets a pull fetch a blob its registry lacks from the
+/// foreign `urls` its manifest names (without credentials). Default: only the registry.
+pub const KILN_ALLOW_FOREIGN_URLS: &str = "KILN_ALLOW_FOREIGN_URLS";
 /// `SOURCE_DATE_EPOCH`: the `created` time of published artifacts, in seconds since the Unix
 /// epoch (<https://reproducible-builds.org/specs/source-date-epoch/>). Default: the epoch.
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
@@ -86,6 +89,11 @@ pub fn docker_config() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
         .map(|dir| dir.join("config.json"))
+}
+
+/// Whether `KILN_ALLOW_FOREIGN_URLS` is `1` (or `true`).
+pub fn allow_foreign_urls() -> bool {
+    std::env::var_os(KILN_ALLOW_FOREIGN_URLS).is_some_and(|v| v == "1" || v == "true")
 }
 
 /// `KILN_REGISTRY_CA_FILE`, if set and not empty.

@@ -38,24 +38,20 @@ impl Cache {
         Some(self.root.join("blobs").join("sha256").join(hex))
     }
 
-    /// The cached content of `digest`, if present and intact (`size` bytes when given).
+    /// The cached content of `digest`, if present and intact (`size` bytes when given): the
+    /// bytes that were verified, so nothing can change them between the check and their use.
     /// A damaged entry is removed and reported as absent.
-    pub fn get(&self, digest: &str, size: Option<u64>) -> Option<PathBuf> {
+    pub fn get(&self, digest: &str, size: Option<u64>) -> Option<Vec<u8>> {
         let path = self.path_of(digest)?;
         let bytes = fs_err::read(&path).ok()?;
         let intact = size.is_none_or(|s| s == bytes.len() as u64)
             && crate::artifact::sha256_digest(&bytes) == digest;
         if intact {
-            Some(path)
+            Some(bytes)
         } else {
             let _ = fs_err::remove_file(&path);
             None
         }
-    }
-
-    /// The cached bytes of `digest`, if present and intact.
-    pub fn read(&self, digest: &str, size: Option<u64>) -> Option<Vec<u8>> {
-        self.get(digest, size).and_then(|p| fs_err::read(p).ok())
     }
 
     /// Stores `bytes` under `digest` after checking that they hash to it.
@@ -63,10 +59,10 @@ impl Cache {
     /// # Errors
     ///
     /// [`Error::DigestMismatch`], or [`Error::Io`] when the cache cannot be written.
-    pub fn put(&self, what: &str, digest: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+    pub fn put(&self, what: &str, digest: &str, bytes: &[u8]) -> Result<(), Error> {
         let mut writer = self.writer(what, digest, bytes.len() as u64)?;
         writer.write(bytes)?;
-        writer.commit()
+        writer.commit().map(drop)
     }
 
     /// Starts writing the content of `digest`, declared to be `size` bytes.
@@ -83,15 +79,12 @@ impl Cache {
                 reason: "not a sha256 digest".into(),
             })?;
         let tmp = self.root.join("tmp");
-        fs_err::create_dir_all(&tmp).map_err(|e| Error::Io {
-            action: "cannot create the cache directory",
-            path: tmp.clone(),
-            source: e,
-        })?;
+        create_private_dir(&tmp)?;
         let file = tempfile::NamedTempFile::new_in(&tmp)
             .map_err(Error::io("cannot create a file in", &tmp))?;
         Ok(BlobWriter {
             file,
+            data: Vec::new(),
             hasher: Sha256::new(),
             written: 0,
             size,
@@ -102,12 +95,28 @@ impl Cache {
     }
 }
 
+/// Creates `dir` and its missing parents, owner-only (0700) on Unix: what is cached is read
+/// back as trusted once verified, so other users have no business in it.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::Io {
+        action: "cannot create the cache directory",
+        path: dir.to_path_buf(),
+        source: e,
+    })
+}
+
 /// A download in flight: bytes are hashed and counted as they are written, and the file
-/// enters the cache only on a successful [`BlobWriter::commit`]. Dropped without a commit,
-/// it leaves nothing behind.
+/// enters the cache only on a successful [`BlobWriter::commit`], which hands back the bytes
+/// it verified. Dropped without a commit, it leaves nothing behind.
 #[derive(Debug)]
 pub struct BlobWriter {
     file: tempfile::NamedTempFile,
+    /// What was written, handed back by `commit` (never read again from the file).
+    data: Vec<u8>,
     hasher: Sha256,
     written: u64,
     size: u64,
@@ -124,7 +133,7 @@ impl BlobWriter {
     /// [`Error::SizeMismatch`] as soon as more than the declared size arrives;
     /// [`Error::Io`] when the file cannot be written.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        self.written += chunk.len() as u64;
+        self.written = self.written.saturating_add(chunk.len() as u64);
         if self.written > self.size {
             return Err(Error::SizeMismatch {
                 what: self.what.clone(),
@@ -134,18 +143,19 @@ impl BlobWriter {
             });
         }
         self.hasher.update(chunk);
+        self.data.extend_from_slice(chunk);
         self.file
             .write_all(chunk)
             .map_err(Error::io("cannot write", self.file.path()))
     }
 
-    /// Checks size and digest, then moves the file into the cache.
+    /// Checks size and digest, then moves the file into the cache; returns the verified bytes.
     ///
     /// # Errors
     ///
     /// [`Error::SizeMismatch`], [`Error::DigestMismatch`] or [`Error::Io`]; the temporary
     /// file is removed in every case.
-    pub fn commit(self) -> Result<PathBuf, Error> {
+    pub fn commit(self) -> Result<Vec<u8>, Error> {
         if self.written != self.size {
             return Err(Error::SizeMismatch {
                 what: self.what,
@@ -163,11 +173,7 @@ impl BlobWriter {
             });
         }
         if let Some(dir) = self.dest.parent() {
-            fs_err::create_dir_all(dir).map_err(|e| Error::Io {
-                action: "cannot create the cache directory",
-                path: dir.to_path_buf(),
-                source: e,
-            })?;
+            create_private_dir(dir)?;
         }
         // No fsync: entries are re-verified when read, so one cut short by a crash is
         // dropped and fetched again.
@@ -176,7 +182,7 @@ impl BlobWriter {
             path: self.dest.clone(),
             source: e.error,
         })?;
-        Ok(self.dest)
+        Ok(self.data)
     }
 }
 
@@ -196,8 +202,15 @@ mod tests {
             Err(Error::DigestMismatch { .. })
         ));
         assert!(cache.get(&wrong, None).is_none());
-        let path = cache.put("layer", &digest, b"hello").unwrap();
-        assert_eq!(cache.get(&digest, Some(5)), Some(path.clone()));
+        cache.put("layer", &digest, b"hello").unwrap();
+        assert_eq!(cache.get(&digest, Some(5)), Some(b"hello".to_vec()));
+        assert_eq!(
+            cache.get(&digest, Some(4)),
+            None,
+            "the wrong size is a miss"
+        );
+        cache.put("layer", &digest, b"hello").unwrap();
+        let path = cache.path_of(&digest).unwrap();
         // Declared size wrong: too long, then too short.
         let mut w = cache.writer("layer", &digest, 3).unwrap();
         assert!(matches!(w.write(b"hello"), Err(Error::SizeMismatch { .. })));
@@ -214,5 +227,25 @@ mod tests {
         assert!(cache.writer("layer", "sha256:../x", 1).is_err());
         // Nothing is left in tmp.
         assert_eq!(fs_err::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_commit_hands_back_what_it_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("oci"));
+        let digest = crate::artifact::sha256_digest(b"hello");
+        let mut w = cache.writer("layer", &digest, 5).unwrap();
+        w.write(b"hel").unwrap();
+        w.write(b"lo").unwrap();
+        assert_eq!(w.commit().unwrap(), b"hello");
+        #[cfg(unix)]
+        for sub in ["oci", "oci/tmp", "oci/blobs", "oci/blobs/sha256"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(dir.path().join(sub))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{sub} is private: {mode:o}");
+        }
     }
 }

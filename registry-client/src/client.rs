@@ -1,38 +1,47 @@
-//! Push and pull over `oci_client`, with retries, verification and the cache.
+//! Push and pull, with retries, verification and the cache.
+//!
+//! oci-client does the token exchange ([`Client::auth`]); every other request is kiln's own,
+//! over the same reqwest, so that kiln sees `Retry-After`, caps bodies while they stream, and
+//! never follows a layer's foreign `urls` unasked (see [`crate::http`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use oci_wasm::WasmConfig;
 
 use crate::artifact::sha256_digest;
+use crate::bounds::{Capped, MAX_CONFIG_SIZE, parse_retry_after, read_capped, read_error_body};
 use crate::{
     Artifact, BlobKind, Cache, Credential, Error, MAX_MANIFEST_SIZE, Progress, Reference,
     media_types,
 };
 
 /// How transient failures are retried: 5xx answers, 429 and dropped or refused
-/// connections. Waits double from `initial_delay` up to `max_delay` between attempts.
+/// connections. Waits double from `initial_delay` up to `max_delay` between attempts; a
+/// registry's `Retry-After` is waited in full up to [`crate::MAX_RETRY_AFTER`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included (at least 1).
     pub attempts: u32,
     /// Wait before the second attempt.
     pub initial_delay: Duration,
-    /// The longest wait between two attempts.
+    /// The longest wait between two attempts, unless the registry's `Retry-After` asks for
+    /// more.
     pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 4 attempts, waiting 250 ms, 500 ms, then 1 s; a 429 waits at least 1 s.
+    /// 4 attempts, waiting 250 ms, 500 ms, then 1 s; a 429 waits at least 1 s, and a
+    /// `Retry-After` as long as it says (60 s at most).
     fn default() -> Self {
         Self {
             attempts: 4,
@@ -63,6 +72,10 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// Where pulled content is kept.
     pub cache: Cache,
+    /// Fetch a blob the registry lacks from the `urls` of its descriptor ("foreign" layers),
+    /// without credentials, over HTTPS (or plain HTTP when the registry itself is). Off by
+    /// default: a manifest then makes kiln contact only its registry.
+    pub foreign_urls: bool,
 }
 
 /// The result of [`RegistryClient::push`].
@@ -81,7 +94,10 @@ pub struct Pushed {
 pub struct Pulled {
     /// The manifest digest.
     pub digest: String,
-    /// The component, in the cache (verified).
+    /// The component's bytes, exactly those whose size and digest were verified.
+    pub bytes: Bytes,
+    /// Where the cache keeps the component. Reading it again trusts the cache directory
+    /// (private to the user); [`Self::bytes`] needs no trust.
     pub component: PathBuf,
     /// The component's size in bytes.
     pub size: u64,
@@ -95,19 +111,53 @@ pub struct Pulled {
     pub downloaded: u64,
 }
 
+/// What kiln sends as `Authorization`, learnt from oci-client's token exchange.
+#[derive(Clone, Default)]
+enum Authorization {
+    #[default]
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+/// The connection, made on first use.
+struct Connection {
+    /// oci-client, for the token exchange.
+    oci: Client,
+    /// kiln's own requests.
+    http: reqwest::Client,
+    scheme: Scheme,
+}
+
 /// A client for one registry, with one credential.
 pub struct RegistryClient {
     /// Made on first use: a pull served from the cache needs no connection at all.
-    connection: tokio::sync::OnceCell<(Client, Scheme)>,
+    connection: tokio::sync::OnceCell<Connection>,
     registry: String,
     credential: Credential,
+    /// Set by [`Self::authenticate`].
+    authorization: std::sync::Mutex<Authorization>,
     options: ClientOptions,
 }
 
 /// A failed attempt: worth retrying or not.
 enum Failure {
-    Transient { message: String, at_least: Duration },
+    Transient {
+        message: String,
+        at_least: Duration,
+        retry_after: Option<Duration>,
+    },
     Fatal(Error),
+}
+
+impl Failure {
+    fn transient(message: String) -> Self {
+        Failure::Transient {
+            message,
+            at_least: Duration::ZERO,
+            retry_after: None,
+        }
+    }
 }
 
 const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
@@ -121,32 +171,95 @@ impl RegistryClient {
             connection: tokio::sync::OnceCell::new(),
             registry: registry.to_string(),
             credential,
+            authorization: std::sync::Mutex::new(Authorization::None),
             options,
         }
     }
 
     /// The protocol in use, once a request has been made.
     pub fn scheme(&self) -> Option<Scheme> {
-        self.connection.get().map(|(_, scheme)| *scheme)
+        self.connection.get().map(|c| c.scheme)
     }
 
-    /// The HTTP client, made on first use.
-    async fn client(&self) -> Result<&Client, Error> {
-        let (client, _) = self
-            .connection
+    /// The connection, made on first use.
+    async fn connection(&self) -> Result<&Connection, Error> {
+        self.connection
             .get_or_try_init(|| async {
                 let plain = self.options.insecure
                     || (crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await);
                 let scheme = if plain { Scheme::Http } else { Scheme::Https };
-                Ok::<_, Error>((build_client(scheme, &self.options)?, scheme))
+                Ok::<_, Error>(Connection {
+                    oci: build_client(scheme, &self.options)?,
+                    http: build_http(&self.options)?,
+                    scheme,
+                })
             })
-            .await?;
-        Ok(client)
+            .await
     }
 
     /// Where the credential came from.
     pub fn credential(&self) -> &Credential {
         &self.credential
+    }
+
+    /// `scheme://host/v2/<repository>/<kind>/<name>`.
+    fn url(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        kind: &str,
+        name: &str,
+    ) -> String {
+        let scheme = match connection.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        format!(
+            "{scheme}://{}/v2/{}/{kind}/{name}",
+            reference.oci().resolve_registry(),
+            reference.repository()
+        )
+    }
+
+    /// `request` with the credential [`Self::authenticate`] settled on.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let authorization = self
+            .authorization
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        match authorization {
+            Authorization::None => request,
+            Authorization::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Authorization::Bearer(token) => request.bearer_auth(token),
+        }
+    }
+
+    /// Sends `request`; an answer other than one of `ok` becomes a [`Failure`], its error
+    /// body read only up to [`crate::MAX_ERROR_BODY`] and its `Retry-After` kept.
+    /// `subject` names what a 404 is about.
+    async fn send(
+        &self,
+        operation: &str,
+        subject: &str,
+        request: reqwest::RequestBuilder,
+        ok: &[u16],
+    ) -> Result<reqwest::Response, Failure> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.classify_transport(operation, &e))?;
+        let status = response.status().as_u16();
+        if ok.contains(&status) {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = read_error_body(std::pin::pin!(response.bytes_stream())).await;
+        Err(self.classify_status(operation, subject, status, &body, retry_after))
     }
 
     /// Checks that the registry accepts the credential: authenticates, then asks for a
@@ -159,17 +272,22 @@ impl RegistryClient {
         let probe: Reference = format!("{}/kiln-login-check:latest", self.registry).parse()?;
         self.authenticate(&probe, RegistryOperation::Pull, &crate::NoProgress)
             .await?;
-        let client = self.client().await?;
+        let connection = self.connection().await?;
+        let operation = "checking the login";
+        let url = self.url(connection, &probe, "manifests", "latest");
         let result = self
-            .retry("checking the login", &crate::NoProgress, || async {
-                client
-                    .fetch_manifest_digest(probe.oci(), self.credential.auth())
+            .retry(operation, &crate::NoProgress, || async {
+                let request = self.authorized(connection.http.head(&url)).header(
+                    reqwest::header::ACCEPT,
+                    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+                );
+                self.send(operation, &probe.to_string(), request, &[200])
                     .await
-                    .map_err(|e| self.classify("checking the login", e))
+                    .map(drop)
             })
             .await;
         match result {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -194,20 +312,23 @@ impl RegistryClient {
         }
         self.authenticate(reference, RegistryOperation::Push, progress)
             .await?;
-        let client = self.client().await?;
-        let mut uploaded = 0;
+        let connection = self.connection().await?;
+        let subject = reference.to_string();
+        let mut uploaded = 0u64;
         for (kind, digest, data) in [
             (BlobKind::Layer, &artifact.layer_digest, &artifact.layer),
             (BlobKind::Config, &artifact.config_digest, &artifact.config),
         ] {
             progress.blob_started(kind, digest, data.len() as u64);
             let operation = format!("checking for blob {}", short(digest));
+            let url = self.url(connection, reference, "blobs", digest);
             let exists = self
                 .retry(&operation, progress, || async {
-                    client
-                        .blob_exists(reference.oci(), digest)
-                        .await
-                        .map_err(|e| self.classify(&operation, e))
+                    let request = self.authorized(connection.http.head(&url));
+                    let response = self
+                        .send(&operation, &subject, request, &[200, 404])
+                        .await?;
+                    Ok(response.status().as_u16() == 200)
                 })
                 .await?;
             if exists {
@@ -215,36 +336,96 @@ impl RegistryClient {
                 continue;
             }
             let operation = format!("pushing blob {}", short(digest));
-            self.retry(&operation, progress, || async {
-                let chunks = chunks(data.clone(), progress, digest);
-                client
-                    .push_blob_stream(reference.oci(), chunks, digest)
-                    .await
-                    .map_err(|e| self.classify(&operation, e))
+            self.retry(&operation, progress, || {
+                self.upload_blob(connection, reference, &operation, digest, data, progress)
             })
             .await?;
-            uploaded += data.len() as u64;
+            uploaded = uploaded.saturating_add(data.len() as u64);
             progress.blob_finished(digest, true);
         }
         let operation = format!("pushing the manifest to {reference}");
-        let content_type = http::HeaderValue::from_static(media_types::MANIFEST);
+        let tag = reference.tag().unwrap_or("latest");
+        let url = self.url(connection, reference, "manifests", tag);
         self.retry(&operation, progress, || async {
-            client
-                .push_manifest_raw(
-                    reference.oci(),
-                    artifact.manifest.clone(),
-                    content_type.clone(),
-                )
+            let request = self
+                .authorized(connection.http.put(&url))
+                .header(reqwest::header::CONTENT_TYPE, media_types::MANIFEST)
+                .body(artifact.manifest.clone());
+            self.send(&operation, &subject, request, &[201])
                 .await
-                .map_err(|e| self.classify(&operation, e))
+                .map(drop)
         })
         .await?;
-        uploaded += artifact.manifest.len() as u64;
+        uploaded = uploaded.saturating_add(artifact.manifest.len() as u64);
         Ok(Pushed {
             reference: format!("{reference}@{}", artifact.manifest_digest),
             digest: artifact.manifest_digest.clone(),
             uploaded,
         })
+    }
+
+    /// One monolithic upload (the OCI distribution spec's `POST` then `PUT`), the body
+    /// streamed in 4 MiB pieces that are reported as they are taken for sending.
+    async fn upload_blob(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        operation: &str,
+        digest: &str,
+        data: &Bytes,
+        progress: &dyn Progress,
+    ) -> Result<(), Failure> {
+        let subject = reference.to_string();
+        let start = self.url(connection, reference, "blobs", "uploads/");
+        let request = self
+            .authorized(connection.http.post(&start))
+            .header(reqwest::header::CONTENT_LENGTH, 0);
+        let response = self.send(operation, &subject, request, &[202]).await?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| {
+                Failure::Fatal(Error::Registry {
+                    operation: operation.to_string(),
+                    message: "the registry started an upload but sent no Location".into(),
+                })
+            })?;
+        let location = response.url().join(location).map_err(|e| {
+            Failure::Fatal(Error::Registry {
+                operation: operation.to_string(),
+                message: format!("the registry sent an upload Location kiln cannot use ({e})"),
+            })
+        })?;
+        let same_host = location.host_str() == response.url().host_str()
+            && location.port_or_known_default() == response.url().port_or_known_default();
+        let mut put_url = location;
+        put_url.query_pairs_mut().append_pair("digest", digest);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|piece| (piece, receiver))
+        });
+        let mut request = connection
+            .http
+            .put(put_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, data.len())
+            .body(reqwest::Body::wrap_stream(body));
+        // Credentials go to the registry only, never to an upload host it redirects to.
+        if same_host {
+            request = self.authorized(request);
+        }
+        let feed = async move {
+            for piece in pieces(data) {
+                let len = piece.len() as u64;
+                if sender.send(Ok(piece)).await.is_err() {
+                    break;
+                }
+                progress.blob_advanced(digest, len);
+            }
+        };
+        let (_, sent) = tokio::join!(feed, self.send(operation, &subject, request, &[201]));
+        sent.map(drop)
     }
 
     /// Pulls the component at `reference` through the cache. A reference pinned to a digest
@@ -253,7 +434,7 @@ impl RegistryClient {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::NotWasm`], [`Error::ManifestTooLarge`],
+    /// [`Error::NotFound`], [`Error::NotWasm`], [`Error::TooLarge`], [`Error::ForeignUrl`],
     /// [`Error::DigestMismatch`], [`Error::SizeMismatch`], [`Error::Unauthorized`],
     /// [`Error::RetriesExhausted`]. Nothing unverified is cached.
     pub async fn pull(
@@ -262,10 +443,10 @@ impl RegistryClient {
         progress: &dyn Progress,
     ) -> Result<Pulled, Error> {
         let cache = &self.options.cache;
-        let mut downloaded = 0;
+        let mut downloaded = 0u64;
         let cached = reference.digest().and_then(|d| {
             cache
-                .read(d, None)
+                .get(d, None)
                 .map(|bytes| (Bytes::from(bytes), d.to_string()))
         });
         let (manifest_bytes, digest, from_cache) = match cached {
@@ -273,29 +454,7 @@ impl RegistryClient {
             None => {
                 self.authenticate(reference, RegistryOperation::Pull, progress)
                     .await?;
-                let client = self.client().await?;
-                let operation = format!("pulling the manifest of {reference}");
-                let accepted = [
-                    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
-                    oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
-                    oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
-                    oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
-                ];
-                let (bytes, _) = self
-                    .retry(&operation, progress, || async {
-                        client
-                            .pull_manifest_raw(reference.oci(), self.credential.auth(), &accepted)
-                            .await
-                            .map_err(|e| self.classify_pull(&operation, reference, e))
-                    })
-                    .await?;
-                if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-                    return Err(Error::ManifestTooLarge {
-                        reference: reference.to_string(),
-                        size: bytes.len() as u64,
-                        limit: MAX_MANIFEST_SIZE,
-                    });
-                }
+                let bytes = self.fetch_manifest(reference, progress).await?;
                 let digest = sha256_digest(&bytes);
                 if let Some(expected) = reference.digest()
                     && expected != digest
@@ -306,19 +465,22 @@ impl RegistryClient {
                         actual: digest,
                     });
                 }
-                downloaded += bytes.len() as u64;
+                downloaded = downloaded.saturating_add(bytes.len() as u64);
                 (bytes, digest, false)
             }
         };
         let manifest = parse_wasm_manifest(reference, &manifest_bytes)?;
-        let [layer] = manifest.layers.as_slice() else {
-            unreachable!("parse_wasm_manifest checks for one layer")
+        let Some(layer) = manifest.layers.first() else {
+            return Err(Error::NotWasm {
+                reference: reference.to_string(),
+                found: "a manifest without a layer".into(),
+            });
         };
         let pinned = reference.with_digest(&digest);
         // A manifest from the cache means no authentication yet: the first blob the cache
         // lacks does it, so a fully cached pull never touches the network.
         let mut auth_pending = from_cache;
-        let (config_path, n) = self
+        let (config_bytes, n) = self
             .fetch_blob(
                 &pinned,
                 BlobKind::Config,
@@ -327,12 +489,7 @@ impl RegistryClient {
                 &mut auth_pending,
             )
             .await?;
-        downloaded += n;
-        let config_bytes = fs_err::read(&config_path).map_err(|e| Error::Io {
-            action: "cannot read",
-            path: config_path.clone(),
-            source: e,
-        })?;
+        downloaded = downloaded.saturating_add(n);
         let config = WasmConfig::try_from(config_bytes.as_slice()).map_err(|e| Error::NotWasm {
             reference: reference.to_string(),
             found: format!("a config blob that is not a Wasm config ({e})"),
@@ -340,14 +497,19 @@ impl RegistryClient {
         let (component, n) = self
             .fetch_blob(&pinned, BlobKind::Layer, layer, progress, &mut auth_pending)
             .await?;
-        downloaded += n;
+        downloaded = downloaded.saturating_add(n);
         if !from_cache {
             cache.put("manifest", &digest, &manifest_bytes)?;
         }
+        let path = cache.path_of(&layer.digest).ok_or_else(|| Error::NotWasm {
+            reference: reference.to_string(),
+            found: "a layer digest kiln refuses".into(),
+        })?;
         Ok(Pulled {
             digest,
-            component,
-            size: layer.size as u64,
+            size: component.len() as u64,
+            bytes: Bytes::from(component),
+            component: path,
             layer_digest: layer.digest.clone(),
             annotations: manifest.annotations.clone().unwrap_or_default(),
             config,
@@ -355,8 +517,59 @@ impl RegistryClient {
         })
     }
 
-    /// Fetches one blob into the cache unless it is there; returns its path and the bytes
-    /// downloaded. Authenticates first when `auth_pending` (and clears it).
+    /// Fetches the manifest of `reference`, reading at most [`MAX_MANIFEST_SIZE`] bytes.
+    async fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        progress: &dyn Progress,
+    ) -> Result<Bytes, Error> {
+        let connection = self.connection().await?;
+        let operation = format!("pulling the manifest of {reference}");
+        let subject = reference.to_string();
+        let name = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let url = self.url(connection, reference, "manifests", &name);
+        let accepted = [
+            oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+        ]
+        .join(", ");
+        let too_large = |detail: String| {
+            Failure::Fatal(Error::TooLarge {
+                what: format!("the manifest of {reference}"),
+                limit: MAX_MANIFEST_SIZE,
+                detail,
+            })
+        };
+        self.retry(&operation, progress, || async {
+            let request = self
+                .authorized(connection.http.get(&url))
+                .header(reqwest::header::ACCEPT, &accepted);
+            let response = self.send(&operation, &subject, request, &[200]).await?;
+            if let Some(length) = response.content_length()
+                && length > MAX_MANIFEST_SIZE
+            {
+                return Err(too_large(format!("its Content-Length is {length} bytes")));
+            }
+            match read_capped(std::pin::pin!(response.bytes_stream()), MAX_MANIFEST_SIZE).await {
+                Ok(Capped::Body(bytes)) => Ok(Bytes::from(bytes)),
+                Ok(Capped::TooLarge) => Err(too_large("the download was cut off there".into())),
+                Err(e) => Err(Failure::transient(format!(
+                    "the download of the manifest broke off: {}",
+                    error_chain(&e)
+                ))),
+            }
+        })
+        .await
+    }
+
+    /// Fetches one blob into the cache unless it is there; returns its verified bytes and
+    /// the bytes downloaded. Authenticates first when `auth_pending` (and clears it).
     async fn fetch_blob(
         &self,
         reference: &Reference,
@@ -364,7 +577,7 @@ impl RegistryClient {
         descriptor: &OciDescriptor,
         progress: &dyn Progress,
         auth_pending: &mut bool,
-    ) -> Result<(PathBuf, u64), Error> {
+    ) -> Result<(Vec<u8>, u64), Error> {
         let cache = &self.options.cache;
         let digest = &descriptor.digest;
         let what = match kind {
@@ -375,26 +588,58 @@ impl RegistryClient {
             reference: reference.to_string(),
             found: format!("a {what} with a negative size"),
         })?;
+        if kind == BlobKind::Config && size > MAX_CONFIG_SIZE {
+            return Err(Error::TooLarge {
+                what: format!("the config blob {} of {reference}", short(digest)),
+                limit: MAX_CONFIG_SIZE,
+                detail: format!("its descriptor declares {size} bytes"),
+            });
+        }
         progress.blob_started(kind, digest, size);
-        if let Some(path) = cache.get(digest, Some(size)) {
+        if let Some(bytes) = cache.get(digest, Some(size)) {
             progress.blob_finished(digest, false);
-            return Ok((path, 0));
+            return Ok((bytes, 0));
         }
         if std::mem::take(auth_pending) {
             self.authenticate(reference, RegistryOperation::Pull, progress)
                 .await?;
         }
-        let client = self.client().await?;
+        let connection = self.connection().await?;
         let operation = format!("pulling {what} {}", short(digest));
-        let path = self
+        let url = self.url(connection, reference, "blobs", digest);
+        let subject = format!("{what} {digest} of {reference}");
+        let bytes = self
             .retry(&operation, progress, || async {
-                let mut stream = client
-                    .pull_blob_stream(reference.oci(), descriptor)
-                    .await
-                    .map_err(|e| self.classify(&operation, e))?;
+                let request = self.authorized(connection.http.get(&url));
+                let response = match self.send(&operation, &subject, request, &[200]).await {
+                    Err(Failure::Fatal(Error::NotFound { .. }))
+                        if descriptor.urls.as_ref().is_some_and(|u| !u.is_empty()) =>
+                    {
+                        self.fetch_foreign(connection, &operation, what, descriptor)
+                            .await?
+                    }
+                    other => other?,
+                };
+                if let Some(length) = response.content_length()
+                    && length > size
+                {
+                    return Err(Failure::Fatal(Error::SizeMismatch {
+                        what: what.to_string(),
+                        digest: digest.clone(),
+                        expected: size,
+                        actual: length,
+                    }));
+                }
                 let mut writer = cache.writer(what, digest, size).map_err(Failure::Fatal)?;
+                let mut stream = std::pin::pin!(response.bytes_stream());
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| stream_failure(what, digest, e))?;
+                    let chunk = chunk.map_err(|e| {
+                        Failure::transient(format!(
+                            "the download of {what} {} broke off: {}",
+                            short(digest),
+                            error_chain(&e)
+                        ))
+                    })?;
                     writer.write(&chunk).map_err(Failure::Fatal)?;
                     progress.blob_advanced(digest, chunk.len() as u64);
                 }
@@ -402,10 +647,70 @@ impl RegistryClient {
             })
             .await?;
         progress.blob_finished(digest, true);
-        Ok((path, size))
+        Ok((bytes, size))
     }
 
-    /// Authenticates for `operation` (a bearer-token exchange when the registry asks for one).
+    /// A blob the registry lacks, from its descriptor's `urls`, when
+    /// [`ClientOptions::foreign_urls`] allows it: without credentials, HTTPS only (plain HTTP
+    /// too when the registry is reached over it). The caller verifies size and digest.
+    async fn fetch_foreign(
+        &self,
+        connection: &Connection,
+        operation: &str,
+        what: &str,
+        descriptor: &OciDescriptor,
+    ) -> Result<reqwest::Response, Failure> {
+        let urls = descriptor.urls.as_deref().unwrap_or_default();
+        if !self.options.foreign_urls {
+            return Err(Failure::Fatal(Error::ForeignUrl {
+                what: what.to_string(),
+                digest: descriptor.digest.clone(),
+                url: crate::bounds::printable(urls.first().map_or("", String::as_str)),
+            }));
+        }
+        let mut last = None;
+        for text in urls {
+            let Ok(url) = reqwest::Url::parse(text) else {
+                continue;
+            };
+            let allowed = url.scheme() == "https"
+                || (url.scheme() == "http" && connection.scheme == Scheme::Http);
+            if !allowed {
+                continue;
+            }
+            let subject = format!(
+                "{what} {} at {}",
+                descriptor.digest,
+                crate::bounds::printable(text)
+            );
+            // No `authorized`: credentials are for the registry alone (CVE-2020-15157).
+            match self
+                .send(operation, &subject, connection.http.get(url), &[200])
+                .await
+            {
+                Ok(response) => return Ok(response),
+                Err(failure) => last = Some(failure),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Failure::Fatal(Error::Registry {
+                operation: operation.to_string(),
+                message: format!(
+                    "the registry does not have {what} {}, and none of its foreign URLs is \
+                     https{}",
+                    descriptor.digest,
+                    if connection.scheme == Scheme::Http {
+                        " or http"
+                    } else {
+                        ""
+                    }
+                ),
+            })
+        }))
+    }
+
+    /// Authenticates for `operation` (a bearer-token exchange when the registry asks for one)
+    /// and settles what later requests send as `Authorization`.
     async fn authenticate(
         &self,
         reference: &Reference,
@@ -416,15 +721,29 @@ impl RegistryClient {
             RegistryOperation::Pull => "authenticating to pull",
             RegistryOperation::Push => "authenticating to push",
         };
-        let client = self.client().await?;
-        self.retry(what, progress, || async {
-            client
-                .auth(reference.oci(), self.credential.auth(), operation)
-                .await
-                .map(|_| ())
-                .map_err(|e| self.classify(what, e))
-        })
-        .await
+        let connection = self.connection().await?;
+        let token = self
+            .retry(what, progress, || async {
+                connection
+                    .oci
+                    .auth(reference.oci(), self.credential.auth(), operation)
+                    .await
+                    .map_err(|e| self.classify(what, e))
+            })
+            .await?;
+        let authorization = match (token, self.credential.auth()) {
+            (Some(token), _) => Authorization::Bearer(token),
+            (None, RegistryAuth::Basic(user, password)) => {
+                Authorization::Basic(user.clone(), password.clone())
+            }
+            (None, RegistryAuth::Bearer(token)) => Authorization::Bearer(token.clone()),
+            (None, RegistryAuth::Anonymous) => Authorization::None,
+        };
+        *self
+            .authorization
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = authorization;
+        Ok(())
     }
 
     /// Runs `attempt` until it succeeds, fails fatally, or the policy's attempts run out.
@@ -446,7 +765,17 @@ impl RegistryClient {
             match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Fatal(error)) => return Err(error),
-                Err(Failure::Transient { message, at_least }) => {
+                Err(Failure::Transient {
+                    message,
+                    at_least,
+                    retry_after,
+                }) => {
+                    let (wait, capped) =
+                        crate::bounds::next_wait(delay, at_least, policy.max_delay, retry_after);
+                    let message = match capped {
+                        Some(note) => format!("{message} ({note})"),
+                        None => message,
+                    };
                     if n >= attempts {
                         return Err(Error::RetriesExhausted {
                             operation: operation.to_string(),
@@ -454,38 +783,112 @@ impl RegistryClient {
                             last: message,
                         });
                     }
-                    let wait = delay.max(at_least).min(policy.max_delay);
                     progress.retrying(operation, n, wait, &message);
                     tokio::time::sleep(wait).await;
-                    delay = (delay * 2).min(policy.max_delay);
+                    delay = delay.saturating_mul(2).min(policy.max_delay);
                     n += 1;
                 }
             }
         }
     }
 
-    fn classify_pull(
+    /// Sorts an answer kiln did not want into retry-worthy or not, in kiln's vocabulary.
+    fn classify_status(
         &self,
         operation: &str,
-        reference: &Reference,
-        error: OciDistributionError,
+        subject: &str,
+        code: u16,
+        body: &[u8],
+        retry_after: Option<Duration>,
     ) -> Failure {
-        match &error {
-            OciDistributionError::ImageManifestNotFoundError(_) => {
-                Failure::Fatal(Error::NotFound {
-                    reference: reference.to_string(),
-                })
-            }
-            _ => match self.classify(operation, error) {
-                Failure::Fatal(Error::NotFound { .. }) => Failure::Fatal(Error::NotFound {
-                    reference: reference.to_string(),
-                }),
-                other => other,
-            },
+        let envelope = serde_json::from_slice::<OciEnvelope>(body)
+            .ok()
+            .filter(|e| !e.errors.is_empty());
+        let text = match &envelope {
+            Some(envelope) => format!(
+                ": {}",
+                crate::bounds::printable(
+                    &envelope
+                        .errors
+                        .iter()
+                        .map(|e| format!("{:?}: {}", e.code, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            ),
+            None => brief(&String::from_utf8_lossy(body)),
+        };
+        let has = |wanted: fn(&OciErrorCode) -> bool| {
+            envelope
+                .as_ref()
+                .is_some_and(|e| e.errors.iter().any(|e| wanted(&e.code)))
+        };
+        let unauthorized = || {
+            Failure::Fatal(Error::Unauthorized {
+                registry: self.registry.clone(),
+                credentials: self.credential.source.to_string(),
+                operation: operation.to_string(),
+            })
+        };
+        let too_many = code == 429 || has(|c| matches!(c, OciErrorCode::Toomanyrequests));
+        if too_many || code >= 500 {
+            return Failure::Transient {
+                message: format!("HTTP {code}{text}"),
+                at_least: if too_many {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::ZERO
+                },
+                retry_after,
+            };
+        }
+        if code == 401
+            || code == 403
+            || has(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+        {
+            return unauthorized();
+        }
+        if code == 404
+            || has(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound
+                )
+            })
+        {
+            return Failure::Fatal(Error::NotFound {
+                reference: subject.to_string(),
+            });
+        }
+        Failure::Fatal(Error::Registry {
+            operation: operation.to_string(),
+            message: format!("HTTP {code}{text}"),
+        })
+    }
+
+    /// Sorts a transport error (no answer, or a body that broke off).
+    fn classify_transport(&self, operation: &str, e: &reqwest::Error) -> Failure {
+        let message = error_chain(e);
+        if message.contains("certificate") {
+            return Failure::Fatal(Error::Certificate {
+                registry: self.registry.clone(),
+                message,
+            });
+        }
+        if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode() {
+            Failure::transient(message)
+        } else {
+            Failure::Fatal(Error::Registry {
+                operation: operation.to_string(),
+                message,
+            })
         }
     }
 
-    /// Sorts an `oci_client` error into retry-worthy or not, and into kiln's vocabulary.
+    /// Sorts an `oci_client` error (of the token exchange) into retry-worthy or not.
     fn classify(&self, operation: &str, error: OciDistributionError) -> Failure {
         let unauthorized = || {
             Failure::Fatal(Error::Unauthorized {
@@ -494,21 +897,12 @@ impl RegistryClient {
                 operation: operation.to_string(),
             })
         };
-        let fatal = |message: String| {
-            Failure::Fatal(Error::Registry {
-                operation: operation.to_string(),
-                message,
-            })
-        };
         match error {
             OciDistributionError::UnauthorizedError { .. }
             | OciDistributionError::AuthenticationFailure(_) => unauthorized(),
             OciDistributionError::ServerError {
                 code: 401 | 403, ..
             } => unauthorized(),
-            OciDistributionError::ServerError { code: 404, url, .. } => {
-                Failure::Fatal(Error::NotFound { reference: url })
-            }
             OciDistributionError::ServerError { code, message, .. }
                 if code == 429 || code >= 500 =>
             {
@@ -519,44 +913,7 @@ impl RegistryClient {
                     } else {
                         Duration::ZERO
                     },
-                }
-            }
-            OciDistributionError::ServerError { code, message, .. } => {
-                fatal(format!("HTTP {code}{}", brief(&message)))
-            }
-            OciDistributionError::RegistryError { envelope, url } => {
-                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-                let text = envelope
-                    .errors
-                    .iter()
-                    .map(|e| format!("{:?}: {}", e.code, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if codes
-                    .iter()
-                    .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
-                {
-                    Failure::Transient {
-                        message: format!("HTTP 429 ({text})"),
-                        at_least: Duration::from_secs(1),
-                    }
-                } else if codes
-                    .iter()
-                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-                {
-                    unauthorized()
-                } else if codes.iter().any(|c| {
-                    matches!(
-                        c,
-                        OciErrorCode::ManifestUnknown
-                            | OciErrorCode::NameUnknown
-                            | OciErrorCode::BlobUnknown
-                            | OciErrorCode::NotFound
-                    )
-                }) {
-                    Failure::Fatal(Error::NotFound { reference: url })
-                } else {
-                    fatal(text)
+                    retry_after: None,
                 }
             }
             OciDistributionError::RequestError(e) => {
@@ -565,58 +922,42 @@ impl RegistryClient {
                 {
                     return unauthorized();
                 }
-                let transient = e.is_connect()
-                    || e.is_timeout()
-                    || e.is_request()
-                    || e.is_body()
-                    || e.is_decode()
-                    || e.status()
-                        .is_some_and(|s| s.is_server_error() || s.as_u16() == 429);
-                let message = error_chain(&e);
-                if message.contains("certificate") {
-                    return Failure::Fatal(Error::Certificate {
-                        registry: self.registry.clone(),
-                        message,
-                    });
+                if e.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+                {
+                    return Failure::transient(error_chain(&e));
                 }
-                if transient {
-                    Failure::Transient {
-                        message,
-                        at_least: Duration::ZERO,
-                    }
-                } else {
-                    fatal(message)
-                }
+                self.classify_transport(operation, &e)
             }
-            OciDistributionError::IoError(e) => Failure::Transient {
-                message: e.to_string(),
-                at_least: Duration::ZERO,
-            },
-            other => fatal(other.to_string()),
+            OciDistributionError::IoError(e) => Failure::transient(e.to_string()),
+            other => Failure::Fatal(Error::Registry {
+                operation: operation.to_string(),
+                message: other.to_string(),
+            }),
         }
     }
 }
 
-/// A stream error while downloading a blob: a digest mismatch found by oci-client's own
-/// verification is final; anything else (a dropped connection) is worth another attempt.
-fn stream_failure(what: &str, digest: &str, error: std::io::Error) -> Failure {
-    if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
-        error.get_ref().and_then(|e| e.downcast_ref())
-    {
-        return Failure::Fatal(Error::DigestMismatch {
-            what: what.to_string(),
-            expected: expected.clone(),
-            actual: actual.clone(),
-        });
-    }
-    Failure::Transient {
-        message: format!(
-            "the download of {what} {} broke off: {}",
-            short(digest),
-            error_chain(&error)
-        ),
-        at_least: Duration::ZERO,
-    }
+/// The reqwest client for kiln's own requests: the TLS roots, timeouts and user agent of
+/// oci-client's ([`build_client`]).
+fn build_http(options: &ClientOptions) -> Result<reqwest::Client, Error> {
+    let setup = |e: reqwest::Error| Error::Registry {
+        operation: "setting up the HTTP client".into(),
+        message: error_chain(&e),
+    };
+    let roots = options
+        .root_certificates
+        .iter()
+        .map(|pem| reqwest::Certificate::from_pem(pem))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup)?;
+    reqwest::Client::builder()
+        .tls_certs_merge(roots)
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(setup)
 }
 
 /// Checks that a manifest is a Wasm component artifact and returns it.
@@ -730,22 +1071,13 @@ fn build_client(scheme: Scheme, options: &ClientOptions) -> Result<Client, Error
     })
 }
 
-/// The blob as a stream of 4 MiB chunks (oci-client's largest `PATCH`, so one request per
-/// chunk), reporting each as it is taken for sending.
-fn chunks<'a>(
-    data: Bytes,
-    progress: &'a dyn Progress,
-    digest: &'a str,
-) -> impl futures_util::Stream<Item = oci_client::errors::Result<Bytes>> + 'a {
-    const CHUNK: usize = 4 * 1024 * 1024;
-    let pieces: Vec<Bytes> = (0..data.len())
-        .step_by(CHUNK)
-        .map(|start| data.slice(start..(start + CHUNK).min(data.len())))
-        .collect();
-    futures_util::stream::iter(pieces).map(move |piece| {
-        progress.blob_advanced(digest, piece.len() as u64);
-        Ok(piece)
-    })
+/// The blob in 4 MiB pieces, the unit of upload progress.
+fn pieces(data: &Bytes) -> Vec<Bytes> {
+    const PIECE: usize = 4 * 1024 * 1024;
+    (0..data.len())
+        .step_by(PIECE)
+        .map(|start| data.slice(start..start.saturating_add(PIECE).min(data.len())))
+        .collect()
 }
 
 /// `sha256:0123456789ab` for messages.
@@ -763,8 +1095,7 @@ fn brief(message: &str) -> String {
     if line.is_empty() {
         String::new()
     } else {
-        let cut: String = line.chars().take(200).collect();
-        format!(": {cut}")
+        format!(": {}", crate::bounds::printable(line))
     }
 }
 
@@ -826,23 +1157,12 @@ mod tests {
         assert!(refused(b"<html>").contains("not JSON"));
     }
 
-    #[tokio::test]
-    async fn chunks_cover_the_blob_and_report_progress() {
-        struct Count(std::sync::atomic::AtomicU64);
-        impl Progress for Count {
-            fn blob_advanced(&self, _: &str, bytes: u64) {
-                self.0
-                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+    #[test]
+    fn pieces_cover_the_blob() {
         let data = Bytes::from(vec![7u8; 9 * 1024 * 1024 + 5]);
-        let count = Count(0.into());
-        let pieces: Vec<Bytes> = chunks(data.clone(), &count, "sha256:x")
-            .map(|p| p.unwrap())
-            .collect()
-            .await;
-        assert_eq!(pieces.len(), 3);
-        assert_eq!(pieces.concat(), data.to_vec());
-        assert_eq!(count.0.into_inner(), data.len() as u64);
+        let parts = pieces(&data);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts.concat(), data.to_vec());
+        assert!(pieces(&Bytes::new()).is_empty());
     }
 }

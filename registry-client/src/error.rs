@@ -81,15 +81,32 @@ pub enum Error {
         /// Received size in bytes (or more, when the transfer was cut off at the limit).
         actual: u64,
     },
-    /// A manifest larger than [`crate::MAX_MANIFEST_SIZE`].
-    #[error("the manifest of {reference} is {size} bytes, over the {limit}-byte limit")]
-    ManifestTooLarge {
-        /// The reference.
-        reference: String,
-        /// Its size in bytes.
-        size: u64,
+    /// A manifest, config blob or error answer larger than kiln reads
+    /// ([`crate::MAX_MANIFEST_SIZE`], [`crate::MAX_CONFIG_SIZE`]). Reading stopped at the limit.
+    #[error("{what} is larger than kiln's limit of {limit} bytes ({detail})")]
+    TooLarge {
+        /// What, e.g. "the manifest of r.io/a/b:1" or "config blob sha256:0123…".
+        what: String,
         /// The limit in bytes.
         limit: u64,
+        /// How we know: "its descriptor declares 67108864 bytes", "its Content-Length is …",
+        /// or "the download was cut off there".
+        detail: String,
+    },
+    /// A blob the registry does not have, whose descriptor points to other servers
+    /// (`urls`, "foreign" or non-distributable layers), which kiln does not contact unless
+    /// told to ([`crate::ClientOptions::foreign_urls`]).
+    #[error(
+        "{what} {digest} is not in the registry, and kiln does not fetch it from the foreign URL \
+         its manifest names ({url})"
+    )]
+    ForeignUrl {
+        /// "config blob" or "layer".
+        what: String,
+        /// Its digest.
+        digest: String,
+        /// The first URL the descriptor names.
+        url: String,
     },
     /// The registry holds something other than a Wasm component artifact.
     #[error("{reference} is not a Wasm component artifact: {found}")]

@@ -8,9 +8,12 @@
 //!
 //! - [`Artifact::package`] turns component bytes into that artifact, reproducibly: the same
 //!   component, annotations and `created` time give the same manifest digest.
-//! - [`RegistryClient`] pushes and pulls artifacts over [`oci_client`], retrying transient
-//!   failures ([`RetryPolicy`]), verifying every manifest and blob against its digest and
-//!   declared size, and keeping pulled content in a content-addressed [`Cache`].
+//! - [`RegistryClient`] pushes and pulls artifacts (oci-client for the token exchange, its
+//!   reqwest for the rest), retrying transient failures ([`RetryPolicy`]) and honouring
+//!   `Retry-After` up to [`MAX_RETRY_AFTER`], verifying every manifest and blob against its
+//!   digest and declared size, reading no answer past its bound ([`MAX_MANIFEST_SIZE`],
+//!   [`MAX_CONFIG_SIZE`], [`MAX_ERROR_BODY`]) and keeping pulled content in a
+//!   content-addressed [`Cache`] that hands back the bytes it verified.
 //! - [`credentials`] resolves who we are to a registry: command-line flags, `KILN_REGISTRY_*`
 //!   variables, kiln's own store ([`CredentialStore`]), then the Docker configuration.
 //! - [`Reference`] parsing refuses malformed references, digests and tags before any
@@ -20,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod artifact;
+mod bounds;
 mod cache;
 mod client;
 pub mod credentials;
@@ -28,6 +32,7 @@ mod progress;
 mod reference;
 
 pub use artifact::{Artifact, MAX_MANIFEST_SIZE, created_from_source_date_epoch};
+pub use bounds::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_RETRY_AFTER, parse_retry_after};
 pub use cache::Cache;
 pub use client::{ClientOptions, Pulled, Pushed, RegistryClient, RetryPolicy, Scheme};
 pub use credentials::{Credential, CredentialSource, CredentialStore};

@@ -30,6 +30,7 @@ KILN_RUNNER      the kiln-runner `build --exe` uses [default: beside kiln]\n  \
 KILN_CONFIG_DIR  where `kiln login` saves credentials [default: ~/.config/kiln]\n  \
 KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN   registry credentials\n  \
 KILN_REGISTRY_CA_FILE   extra PEM root certificates for registries\n  \
+KILN_ALLOW_FOREIGN_URLS=1   pulls may fetch layers from the foreign URLs manifests name\n  \
 DOCKER_CONFIG    the Docker configuration read for registry credentials [default: ~/.docker]\n  \
 SOURCE_DATE_EPOCH   `created` of published artifacts [default: 1970-01-01]\n  \
 CARGO, RUSTC     the Rust toolchain for Rust guests\n  \

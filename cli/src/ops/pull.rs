@@ -71,9 +71,10 @@ pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.wasm", reference.name())));
     let pulled = fetch(shell, &reference, &opts.registry)?;
-    let bytes = fs_err::read(&pulled.component)?;
+    // The bytes that were verified, not a second read of the cache file.
+    let bytes = &pulled.bytes;
     if output.exists() && !opts.force {
-        let same = fs_err::read(&output).is_ok_and(|existing| existing == bytes);
+        let same = fs_err::read(&output).is_ok_and(|existing| existing == bytes[..]);
         if !same {
             return Err(hinted(
                 format!("`{}` already exists", output.display()),
@@ -81,7 +82,7 @@ pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
             ));
         }
     } else {
-        crate::fsutil::write_atomic(&output, &bytes)?;
+        crate::fsutil::write_atomic(&output, bytes)?;
     }
     match opts.format {
         MessageFormat::Human => shell.result(output.display()),
