@@ -21,6 +21,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use kiln_runtime::exe::{self, ExeSettings};
+use kiln_runtime::text::escape_controls;
 use kiln_runtime::{RunConfig, Runtime, RuntimeConfig};
 
 /// The exit status when the runner fails before the guest runs.
@@ -71,12 +72,17 @@ fn report(failure: &Failure) {
         .bold()
         .fg_color(Some(anstyle::AnsiColor::Red.into()));
     let mut err = anstream::stderr().lock();
-    let _ = writeln!(err, "{style}error{style:#}: {}", failure.message);
+    // Trap messages and backtraces carry the guest's own names: shown, never obeyed.
+    let _ = writeln!(
+        err,
+        "{style}error{style:#}: {}",
+        escape_controls(&failure.message)
+    );
     if let Some(detail) = &failure.detail {
-        let _ = writeln!(err, "{detail}");
+        let _ = writeln!(err, "{}", escape_controls(detail));
     }
     if let Some(hint) = &failure.hint {
-        let _ = writeln!(err, "hint: {hint}");
+        let _ = writeln!(err, "hint: {}", escape_controls(hint));
     }
 }
 

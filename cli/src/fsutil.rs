@@ -33,6 +33,8 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result
     let mut tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+    // Removed by the signal watcher if SIGINT or SIGTERM ends kiln before the rename.
+    let _recorded = crate::signals::TempFile::record(tmp.path());
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_data())
         .with_context(|| format!("failed to write `{}`", path.display()))?;

@@ -12,12 +12,14 @@ mod fsutil;
 mod manifest;
 mod ops;
 mod shell;
+mod signals;
 mod templates;
 mod toolchain;
 
 use clap::Parser;
 
 fn main() {
+    signals::install();
     let cli = commands::Cli::parse();
     anstream::ColorChoice::write_global(match cli.color {
         clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
@@ -28,6 +30,7 @@ fn main() {
     let code = match commands::exec(&shell, cli.command) {
         Ok(code) => code,
         Err(error) => {
+            signals::exit_if_signalled();
             shell.progress_finish();
             shell.error(&error);
             errors::exit_code(&error)

@@ -154,6 +154,30 @@ pub struct Bundle {
     pub source: Spanned<String>,
     /// Where the guest sees it: an absolute, normalized path like `/assets`.
     pub mount: Spanned<String>,
+    /// `external = true`: `source` may lie outside the project root (an absolute path, `..`,
+    /// or a symlink leading out). Off by default, so that a manifest cannot make
+    /// `kiln publish` ship files from elsewhere on the machine without saying so.
+    #[serde(default)]
+    pub external: bool,
+}
+
+/// Whether the relative path `source` stays below the directory it is relative to, judged
+/// by its components alone (`a/../b` stays, `../x` and `/etc` do not). Symlinks are checked
+/// when the directory is walked.
+pub fn stays_inside(source: &str) -> bool {
+    let mut depth = 0usize;
+    for component in Path::new(source).components() {
+        match component {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 /// `[publish]`: defaults for `kiln publish`.
@@ -361,6 +385,18 @@ impl Manifest {
             }
             if let Err(e) = mounts.mount(mount) {
                 return Err(error(Some(bundle.mount.span()), key, e.to_string()));
+            }
+            if !bundle.external && !stays_inside(bundle.source.get_ref()) {
+                let message = format!(
+                    "bundle source `{}` is outside the project: what is bundled is shipped by \
+                     `kiln publish` (set `external = true` in this `[[bundle]]` to allow it)",
+                    bundle.source.get_ref()
+                );
+                return Err(error(
+                    Some(bundle.source.span()),
+                    Some(format!("bundle[{i}].source")),
+                    message,
+                ));
             }
         }
         Ok(manifest)
@@ -694,6 +730,18 @@ strip = false
                 .unwrap_err()
                 .starts_with("Kiln.toml:1:2: unknown field `bundles`")
         );
+        // Sources outside the project need `external = true`.
+        for source in ["../shared", "/etc", "a/../../b"] {
+            let text = format!("[[bundle]]\nsource = \"{source}\"\nmount = \"/a\"\n");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("Kiln.toml:2:10: bundle source") && err.contains("external = true"),
+                "{err}"
+            );
+            let allowed = format!("{text}external = true\n");
+            assert!(parse(&allowed).unwrap().bundle[0].external);
+        }
+        assert!(stays_inside("a/../b") && stays_inside("./assets") && stays_inside("."));
         // `[bundle]` is an array of tables.
         let err = parse("[bundle]\nsource = \"a\"\nmount = \"/a\"\n").unwrap_err();
         assert!(err.starts_with("Kiln.toml:1:1: invalid type"), "{err}");

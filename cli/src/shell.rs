@@ -6,6 +6,11 @@
 //! - A progress bar (indicatif) is drawn only when stderr is a terminal, `CI` is unset,
 //!   `TERM` is not `dumb` and kiln is neither quiet nor verbose. Every other write to stderr
 //!   suspends the bar, so lines never tear through it.
+//! - Text kiln did not write itself — names and metadata from components, registry error
+//!   bodies, paths from archives and manifests — can carry terminal escape sequences. Every
+//!   message, result and error line is passed through [`escape_controls`] before it is
+//!   written; only a child toolchain's own diagnostics ([`Shell::forward_stderr`]) are passed
+//!   through as they were printed, and a guest's stdout and stderr never come through here.
 
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
@@ -17,6 +22,7 @@ use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::env_vars;
+use kiln_runtime::text::escape_controls;
 
 /// How chatty kiln is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,6 +117,8 @@ impl Shell {
     /// A status line: `{verb:>12} {message}`, unless quiet.
     pub fn status(&self, verb: &str, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
+            let message = message.to_string();
+            let message = escape_controls(&message);
             self.with_stderr(|w| {
                 let _ = writeln!(w, "{STATUS}{verb:>12}{STATUS:#} {message}");
             });
@@ -126,6 +134,8 @@ impl Shell {
 
     /// `warning: …`, shown even when quiet.
     pub fn warn(&self, message: impl Display) {
+        let message = message.to_string();
+        let message = escape_controls(&message);
         self.with_stderr(|w| {
             let _ = writeln!(w, "{WARN}warning{WARN:#}: {message}");
         });
@@ -144,20 +154,24 @@ impl Shell {
     pub fn error(&self, error: &anyhow::Error) {
         let rendered = crate::errors::Rendered::from(error);
         self.with_stderr(|w| {
-            let _ = writeln!(w, "{ERROR}error{ERROR:#}: {}", rendered.message);
+            let _ = writeln!(
+                w,
+                "{ERROR}error{ERROR:#}: {}",
+                escape_controls(&rendered.message)
+            );
             if !rendered.causes.is_empty() {
                 let _ = writeln!(w, "\nCaused by:");
                 for cause in &rendered.causes {
                     for line in cause.lines() {
-                        let _ = writeln!(w, "  {line}");
+                        let _ = writeln!(w, "  {}", escape_controls(line));
                     }
                 }
             }
             if let Some(detail) = &rendered.detail {
-                let _ = writeln!(w, "{detail}");
+                let _ = writeln!(w, "{}", escape_controls(detail));
             }
             for hint in &rendered.hints {
-                let _ = writeln!(w, "\n{HINT}hint{HINT:#}: {hint}");
+                let _ = writeln!(w, "\n{HINT}hint{HINT:#}: {}", escape_controls(hint));
             }
         });
     }
@@ -182,6 +196,8 @@ impl Shell {
 
     /// A result line on stdout.
     pub fn result(&self, line: impl Display) {
+        let line = line.to_string();
+        let line = escape_controls(&line);
         let mut out = anstream::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -240,7 +256,7 @@ impl Shell {
             // The total is an estimate from the dependency graph; never show it as done early.
             let capped = position.min(bar.length().unwrap_or(position).saturating_sub(1));
             bar.set_position(capped);
-            bar.set_message(message.to_string());
+            bar.set_message(escape_controls(message).into_owned());
         }
     }
 

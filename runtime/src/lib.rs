@@ -27,6 +27,7 @@
 pub mod exe;
 mod grants;
 pub mod serve;
+pub mod text;
 
 pub use grants::{
     DirGrant, EnvGrant, MAX_HANDLES, MAX_TABLE_ELEMENTS, MAX_TIMEOUT, MAX_WASM_STACK,

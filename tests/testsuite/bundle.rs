@@ -606,3 +606,56 @@ fn the_vfs_unit_tests_pass() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sources_outside_the_project_need_external_and_are_listed_with_v() {
+    let env = Env::new();
+    let project = reader_project(&env, "reader-rust");
+    let wasm = project.join("target/kiln/debug/reader-rust.wasm");
+    env.write("outside/secret.txt", "secret\n");
+    let manifest = project.join("Kiln.toml");
+    let original = fs_err::read_to_string(&manifest).unwrap();
+    let bundle = "\n[[bundle]]\nsource = \"../outside\"\nmount = \"/outside\"\n";
+
+    // `..` in Kiln.toml: refused at file:line:col, nothing written.
+    fs_err::write(&manifest, format!("{original}{bundle}")).unwrap();
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains(
+            "Kiln.toml:9:10: bundle source `../outside` is outside the project: what is bundled \
+             is shipped by `kiln publish` (set `external = true` in this `[[bundle]]` to allow it) \
+             (at key `bundle[1].source`)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!wasm.exists());
+
+    // A symlink inside the project that leads out: refused when the source is resolved.
+    std::os::unix::fs::symlink(env.path("outside"), project.join("linked")).unwrap();
+    fs_err::write(
+        &manifest,
+        format!("{original}\n[[bundle]]\nsource = \"linked\"\nmount = \"/outside\"\n"),
+    )
+    .unwrap();
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains("cannot bundle") && out.stderr.contains("outside the project"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("external = true"), "{}", out.stderr);
+    assert!(!wasm.exists());
+
+    // Said explicitly: bundled, and `-v` names each file that came from outside.
+    fs_err::write(&manifest, format!("{original}{bundle}external = true\n")).unwrap();
+    let out = env.kiln(&["build", "-v"]).cwd(&project).run().success();
+    assert!(
+        out.stderr
+            .contains("outside/secret.txt` as `/outside/secret.txt` (from outside the project)"),
+        "{}",
+        out.stderr
+    );
+    let out = run_file(&env, &wasm, &["cat", "/outside/secret.txt"]).success();
+    assert_eq!(out.stdout, "secret\n");
+}

@@ -19,3 +19,4 @@ mod optimize;
 mod registry;
 mod run;
 mod serve;
+mod signals;

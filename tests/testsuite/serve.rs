@@ -23,14 +23,14 @@ fn http_guest(env: &Env) -> std::path::PathBuf {
 }
 
 /// `kiln serve http-guest.wasm --addr 127.0.0.1:0 EXTRA...`, running.
-fn serve_http_guest(env: &Env, extra: &[&str]) -> crate::support::Served {
+pub(crate) fn serve_http_guest(env: &Env, extra: &[&str]) -> crate::support::Served {
     let wasm = http_guest(env);
     let mut args = vec!["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     env.kiln(&args).serve()
 }
 
-fn body(response: ureq::http::Response<ureq::Body>) -> (u16, String) {
+pub(crate) fn body(response: ureq::http::Response<ureq::Body>) -> (u16, String) {
     let status = response.status().as_u16();
     let text = response.into_body().read_to_string().unwrap();
     (status, text)

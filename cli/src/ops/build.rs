@@ -339,10 +339,20 @@ pub fn build_project(
         .map(|b| BundleSource {
             source: project.root.join(b.source.get_ref()),
             mount: b.mount.get_ref().clone(),
+            external: b.external,
         })
         .chain(extra_bundles.iter().cloned())
         .collect();
-    let bundle = Bundle::collect(&sources)?;
+    let bundle = Bundle::collect(&sources, &project.root)?;
+    for (host, guest) in bundle.outside_files() {
+        shell.verbose_status(
+            "Bundling",
+            format_args!(
+                "`{}` as `{guest}` (from outside the project)",
+                host.display()
+            ),
+        );
+    }
     let mut pipeline = stages.key(profile, &metadata);
     if !bundle.is_empty() {
         pipeline.push_str(&format!(

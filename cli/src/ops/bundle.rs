@@ -23,6 +23,10 @@ pub struct BundleSource {
     pub source: PathBuf,
     /// Where the guest sees it: an absolute, normalized path like `/assets`.
     pub mount: String,
+    /// Whether `source` may lie outside the project root (`external = true` in Kiln.toml;
+    /// always for `--bundle`, which the user typed). Otherwise [`Bundle::collect`] refuses a
+    /// source that resolves, through symlinks too, to a directory outside the root.
+    pub external: bool,
 }
 
 impl BundleSource {
@@ -36,6 +40,7 @@ impl BundleSource {
             Some((source, mount)) if !source.is_empty() && !mount.is_empty() => Ok(BundleSource {
                 source: cwd.join(source),
                 mount: mount.to_string(),
+                external: true,
             }),
             _ => bail!("`--bundle {value}` is not `SRC:MOUNT` (for example `assets:/assets`)"),
         }
@@ -64,18 +69,30 @@ struct Entry {
 /// The walked bundle sources, ready to be stamped or packed.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
-    mounts: Vec<(String, Vec<Entry>)>,
+    mounts: Vec<Mount>,
+}
+
+/// One walked source.
+#[derive(Debug, Clone)]
+struct Mount {
+    /// The guest path.
+    path: String,
+    entries: Vec<Entry>,
+    /// The source's resolved directory when it lies outside the project (`external`).
+    outside: Option<PathBuf>,
 }
 
 impl Bundle {
-    /// Walks every source. Symlinks are followed when they stay inside their source.
+    /// Walks every source. Symlinks are followed when they stay inside their source. A source
+    /// that is not `external` must resolve to a directory inside `project_root`.
     ///
     /// # Errors
     ///
     /// Naming the path: a source that is not a directory, a mount that is not an absolute
     /// normalized path, two bundles at one mount (or one inside another), a symlink leading
     /// out of its source, a special file (FIFO, socket, device), a name that is not UTF-8.
-    pub fn collect(sources: &[BundleSource]) -> anyhow::Result<Bundle> {
+    pub fn collect(sources: &[BundleSource], project_root: &Path) -> anyhow::Result<Bundle> {
+        let project_root = fs_err::canonicalize(project_root)?;
         let mut checker = kiln_vfs_archive::ArchiveBuilder::new();
         let mut mounts = Vec::new();
         for (i, bundle) in sources.iter().enumerate() {
@@ -98,6 +115,18 @@ impl Bundle {
                     bundle.source.display()
                 );
             }
+            let outside = !root.starts_with(&project_root);
+            if outside && !bundle.external {
+                return Err(crate::errors::hinted(
+                    format!(
+                        "cannot bundle `{}`: it resolves to `{}`, outside the project",
+                        bundle.source.display(),
+                        root.display()
+                    ),
+                    "what is bundled is shipped by `kiln publish`; set `external = true` in this \
+                     `[[bundle]]` to allow a source outside the project",
+                ));
+            }
             let mut entries = Vec::new();
             walk(
                 &bundle.source,
@@ -107,7 +136,11 @@ impl Bundle {
                 &mut vec![root.clone()],
                 &mut entries,
             )?;
-            mounts.push((bundle.mount.clone(), entries));
+            mounts.push(Mount {
+                path: bundle.mount.clone(),
+                entries,
+                outside: outside.then_some(root),
+            });
         }
         Ok(Bundle { mounts })
     }
@@ -124,18 +157,43 @@ impl Bundle {
 
     /// The total size of the bundled files, in bytes.
     pub fn total_size(&self) -> u64 {
-        self.entries().map(|e| e.size).sum()
+        self.entries()
+            .fold(0u64, |sum, e| sum.saturating_add(e.size))
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.mounts.iter().flat_map(|(_, entries)| entries)
+        self.mounts.iter().flat_map(|m| &m.entries)
+    }
+
+    /// The files bundled from sources outside the project (`external = true`), as
+    /// (host path, guest path) pairs, for `-v`.
+    pub fn outside_files(&self) -> impl Iterator<Item = (&Path, String)> {
+        self.mounts
+            .iter()
+            .filter(|m| m.outside.is_some())
+            .flat_map(|m| {
+                m.entries
+                    .iter()
+                    .filter(|e| e.kind == Kind::File)
+                    .map(move |e| {
+                        (
+                            e.host.as_path(),
+                            format!("{}/{}", m.path.trim_end_matches('/'), e.relative),
+                        )
+                    })
+            })
     }
 
     /// A digest of every mount, path, kind, size and modification time: it changes when the
     /// bundle would, without reading any contents.
     pub fn stamp(&self) -> String {
         let mut hasher = Sha256::new();
-        for (mount, entries) in &self.mounts {
+        for Mount {
+            path: mount,
+            entries,
+            ..
+        } in &self.mounts
+        {
             hasher.update(format!("mount {mount}\n"));
             for e in entries {
                 hasher.update(format!(
@@ -154,7 +212,12 @@ impl Bundle {
     /// A file that cannot be read, or an archive past 4 GiB.
     pub fn archive(&self) -> anyhow::Result<Vec<u8>> {
         let mut builder = kiln_vfs_archive::ArchiveBuilder::new();
-        for (mount, entries) in &self.mounts {
+        for Mount {
+            path: mount,
+            entries,
+            ..
+        } in &self.mounts
+        {
             builder.mount(mount)?;
             for e in entries {
                 match e.kind {

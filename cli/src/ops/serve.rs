@@ -82,6 +82,10 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
             }
             Err(error) => return Err(error).with_context(|| format!("failed to serve `{shown}`")),
         };
+        // SIGINT (Ctrl-C) and SIGTERM both drain gracefully; from before the address is shown they are ours, not
+        // the signal watcher's (which would exit at once).
+        let shutdown = shutdown_signal()?;
+        crate::signals::delegate();
         let addr = server.local_addr().context("cannot read the bound address")?;
         let url = format!("http://{addr}");
         match opts.format {
@@ -92,9 +96,6 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
             MessageFormat::Json => shell.json(&json!({ "reason": "listening", "url": url })),
         }
 
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         let serving = server.serve(shutdown);
         tokio::pin!(serving);
         // Events are shown as they come; once serving ends, what is queued is shown and the
@@ -214,4 +215,26 @@ fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
         )),
         ServeEvent::Draining => shell.status("Draining", "requests in flight (Ctrl-C received)"),
     }
+}
+
+/// Resolves on the first SIGINT or SIGTERM. The handlers are registered before this returns.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -434,11 +434,9 @@ pub fn build(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = stale.get(i) else { break };
                         shell.status("Compiling", unit.source.display());
-                        let out = compiler
-                            .command()
-                            .args(&unit.command)
-                            .current_dir(root)
-                            .output();
+                        let out = crate::signals::output(
+                            compiler.command().args(&unit.command).current_dir(root),
+                        );
                         match out {
                             Ok(out) => {
                                 let text = String::from_utf8_lossy(&out.stderr);

@@ -41,8 +41,7 @@ pub fn first_line(text: &str) -> String {
 ///
 /// The program cannot be started, or exits unsuccessfully.
 pub fn run_tool(shell: &Shell, cmd: &mut Command, failure: String) -> anyhow::Result<()> {
-    let out = cmd
-        .output()
+    let out = crate::signals::output(cmd)
         .with_context(|| format!("cannot run `{}`", cmd.get_program().to_string_lossy()))?;
     let text = String::from_utf8_lossy(&out.stderr);
     if !text.trim().is_empty() {

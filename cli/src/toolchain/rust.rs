@@ -275,11 +275,12 @@ pub fn build(
     {
         shell.progress_start(total, "Building");
     }
-    let mut child = cmd
-        .spawn()
+    let mut child = crate::signals::spawn(&mut cmd)
         .context("failed to run `cargo`; is Rust installed? (https://rustup.rs)")?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
+    let (Some(stdout), Some(stderr)) = (child.child().stdout.take(), child.child().stderr.take())
+    else {
+        bail!("cargo was started without its output pipes");
+    };
 
     let mut wasm = None;
     let mut built = 0u64;

@@ -160,9 +160,18 @@ pub struct Served {
 impl Served {
     /// Sends SIGINT (Ctrl-C) and waits: the exit code and everything it wrote on stderr.
     #[cfg(unix)]
-    pub fn interrupt(mut self) -> (i32, String) {
+    pub fn interrupt(self) -> (i32, String) {
+        self.stop("INT")
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) and waits: the exit code and everything on stderr.
+    #[cfg(unix)]
+    pub fn stop(mut self, signal: &str) -> (i32, String) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let status = Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
         let code = self.child.wait().unwrap().code().expect("exits normally");
         let stderr = self.stderr.take().unwrap().join().unwrap();
@@ -240,6 +249,34 @@ impl Kiln {
         }
     }
 
+    /// Starts kiln without waiting (stdin null, stdout and stderr collected), for tests that
+    /// signal it while it works.
+    pub fn spawn(mut self) -> Running {
+        use std::io::Read;
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("kiln starts");
+        let mut out_pipe = child.stdout.take().unwrap();
+        let mut err_pipe = child.stderr.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out_pipe.read_to_end(&mut bytes);
+            bytes
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = err_pipe.read_to_end(&mut bytes);
+            bytes
+        });
+        Running {
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
     /// Runs and also returns the wall-clock time it took.
     pub fn run_timed(self) -> (Output, std::time::Duration) {
         let start = std::time::Instant::now();
@@ -273,6 +310,45 @@ impl Kiln {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             stdout_bytes: out.stdout,
         }
+    }
+}
+
+/// A kiln started by [`Kiln::spawn`]; killed if dropped unfinished.
+pub struct Running {
+    pub child: std::process::Child,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Running {
+    /// Sends `signal` (a name `kill` knows: `INT`, `TERM`) to kiln's pid alone, as a CI
+    /// runner or `kill` would, and waits for it to exit.
+    #[cfg(unix)]
+    pub fn signal(mut self, signal: &str) -> Output {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        Output {
+            code: status
+                .code()
+                .expect("kiln exits normally, never by a signal"),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            stdout_bytes: stdout,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
