@@ -164,3 +164,43 @@ fn a_read_only_grant_can_be_read_but_not_changed() {
         "inside"
     );
 }
+
+#[test]
+fn inherit_env_leaves_kiln_secrets_out_unless_granted_by_name() {
+    let env = Env::new();
+    env.probe();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "probe.wasm", "--inherit-env"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "env"]);
+        env.kiln(&args)
+            .env("KILN_REGISTRY_TOKEN", "hunter2")
+            .env("KILN_REGISTRY_PASSWORD", "hunter3")
+            .env("kiln_registry_username", "lowercase")
+            .env("VISIBLE", "yes")
+            .run()
+            .success()
+    };
+    let out = run(&[]);
+    assert!(
+        out.stdout.lines().any(|l| l == "VISIBLE=yes"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("hunter"), "{}", out.stdout);
+    assert!(
+        !out.stdout.to_lowercase().contains("kiln_"),
+        "{}",
+        out.stdout
+    );
+    // Named explicitly, one is granted: that is the user's decision, not an accident.
+    let out = run(&["--env", "KILN_REGISTRY_TOKEN"]);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "KILN_REGISTRY_TOKEN=hunter2"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("hunter3"), "{}", out.stdout);
+}

@@ -174,3 +174,56 @@ fn an_unchanged_executable_is_not_rewritten() {
     let out = env.program(&path, &["spin"]).run().code(124);
     assert!(out.stderr.contains("time limit of 1s"), "{}", out.stderr);
 }
+
+/// An executable made the way `kiln build --exe` makes one (the real `kiln-runner` with a
+/// payload appended), around a component that is not built from a project.
+fn executable_around(env: &Env, name: &str, component: &[u8]) -> std::path::PathBuf {
+    use kiln_runtime::exe::{ExeSettings, assemble};
+    let runner = fs_err::read(env!("CARGO_BIN_EXE_kiln-runner")).unwrap();
+    let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig::default()).unwrap();
+    let precompiled = runtime.precompile_portable(component).unwrap();
+    let settings = ExeSettings {
+        name: name.into(),
+        component_sha256: String::new(),
+        fuel_metering: false,
+        run: kiln_runtime::RunConfig::default(),
+    };
+    let path = env.path(name);
+    fs_err::write(&path, assemble(&runner, &settings, component, &precompiled)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
+#[test]
+fn hostile_guests_in_an_executable_are_bounded() {
+    use crate::limits::{WRAPPING_MEMORY, World, growing_table, hostile};
+    let env = Env::new();
+    let wrap = executable_around(&env, "wrap", &hostile(World::Command, WRAPPING_MEMORY));
+    let out = env
+        .program(&wrap, &[])
+        .env("KILN_MAX_MEMORY", "8MiB")
+        .run()
+        .code(137);
+    assert!(
+        out.stderr
+            .contains("over its limit of 8388608 bytes, and was stopped"),
+        "{}",
+        out.stderr
+    );
+
+    let table = executable_around(
+        &env,
+        "table",
+        &hostile(World::Command, &growing_table(50_000_000)),
+    );
+    let out = env.program(&table, &[]).run().code(137);
+    assert!(
+        out.stderr.contains("over its limit of 1000000 elements"),
+        "{}",
+        out.stderr
+    );
+}
