@@ -822,7 +822,7 @@ impl StoreLimiter {
 
 /// `total + (desired - current)`, or `None` when it does not fit in `usize`.
 fn grown_total(total: usize, current: usize, desired: usize) -> Option<usize> {
-    total.checked_add(desired.checked_sub(current).unwrap_or(0))
+    total.checked_add(desired.saturating_sub(current))
 }
 
 impl wasmtime::ResourceLimiter for StoreLimiter {
