@@ -397,6 +397,8 @@ impl Runtime {
         let mut wasm_config = Config::new();
         wasm_config
             .wasm_component_model(true)
+            // WASI 0.3 components use the component model's async ABI.
+            .wasm_component_model_async(true)
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
             // Always on, so timed and untimed runs share compiled code.
             .epoch_interruption(true)
@@ -586,12 +588,9 @@ impl Runtime {
         limits: &Limits,
     ) -> Result<ExitStatus, Error> {
         let exports = loaded.exports(self);
-        if !exports
-            .iter()
-            .any(|e| e == "wasi:cli/run" || e.starts_with("wasi:cli/run@0.2."))
-        {
+        let Some(world) = command_world(&exports) else {
             return Err(Error::NotACommand { exports });
-        }
+        };
 
         let mut store = self.new_store(caps, limits)?;
         // One increment of the epoch, after the timeout, ends this store's run.
@@ -604,28 +603,49 @@ impl Runtime {
             });
         }
 
+        // Both WASI 0.2 and 0.3: a 0.3 command built with Rust's std also imports 0.2's
+        // interfaces (std's own I/O), and the versions never collide.
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let command = match Command::instantiate_async(&mut store, &loaded.component, &linker).await
-        {
-            Ok(command) => command,
-            // A memory or table declared over its limit fails instantiation: say which.
-            Err(e) => {
-                return Err(store
-                    .data()
-                    .limiter
-                    .limit_error(limits)
-                    .unwrap_or_else(|| Error::Instantiate(format!("{e:#}"))));
-            }
+        wasmtime_wasi::p3::add_to_linker(&mut linker)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        // A memory or table declared over its limit fails instantiation: say which.
+        let instantiate_error = |store: &Store<HostState>, e: wasmtime::Error| {
+            store
+                .data()
+                .limiter
+                .limit_error(limits)
+                .unwrap_or_else(|| Error::Instantiate(format!("{e:#}")))
         };
-        let run = command.wasi_cli_run().call_run(&mut store);
-        let result = match limits.timeout {
-            Some(timeout) => match tokio::time::timeout(timeout, run).await {
-                Ok(result) => result,
-                Err(_) => return Err(Error::Timeout { limit: timeout }),
-            },
-            None => run.await,
+        let result = match world {
+            CommandWorld::P2 => {
+                let command =
+                    match Command::instantiate_async(&mut store, &loaded.component, &linker).await {
+                        Ok(command) => command,
+                        Err(e) => return Err(instantiate_error(&store, e)),
+                    };
+                let run = command.wasi_cli_run().call_run(&mut store);
+                with_timeout(limits.timeout, run).await?
+            }
+            CommandWorld::P3 => {
+                let command = match wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                    &mut store,
+                    &loaded.component,
+                    &linker,
+                )
+                .await
+                {
+                    Ok(command) => command,
+                    Err(e) => return Err(instantiate_error(&store, e)),
+                };
+                // The async `run` export, driven by the store's event loop until it returns
+                // (tasks it spawned may still be pending then; they end with the store).
+                let run = store.run_concurrent(async move |store| {
+                    command.wasi_cli_run().call_run(store).await
+                });
+                with_timeout(limits.timeout, run).await?.and_then(|r| r)
+            }
         };
         match result {
             Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
@@ -745,6 +765,41 @@ impl Runtime {
                 }
             },
         }
+    }
+}
+
+/// Which `wasi:cli/command` a component is, by its `run` export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommandWorld {
+    /// `wasi:cli/run@0.2.x` (or unversioned): a synchronous `run`.
+    P2,
+    /// `wasi:cli/run@0.3.x`: an `async` `run`, WASI 0.3.
+    P3,
+}
+
+fn command_world(exports: &[String]) -> Option<CommandWorld> {
+    exports.iter().find_map(|e| {
+        if e == "wasi:cli/run" || e.starts_with("wasi:cli/run@0.2.") {
+            Some(CommandWorld::P2)
+        } else if e.starts_with("wasi:cli/run@0.3.") {
+            Some(CommandWorld::P3)
+        } else {
+            None
+        }
+    })
+}
+
+/// Awaits `run`, bounded by `timeout` for the time spent waiting in host calls (wasm code
+/// itself is stopped by the epoch deadline).
+async fn with_timeout<T>(
+    timeout: Option<Duration>,
+    run: impl std::future::Future<Output = T>,
+) -> Result<T, Error> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| Error::Timeout { limit }),
+        None => Ok(run.await),
     }
 }
 

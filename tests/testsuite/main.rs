@@ -16,6 +16,7 @@ mod inspect;
 mod limits;
 mod new;
 mod optimize;
+mod p3;
 mod registry;
 mod run;
 mod serve;

@@ -24,6 +24,7 @@ fn templates_lists_id_language_and_description() {
             ["c-cli", "c"],
             ["go-cli", "go"],
             ["rust-cli", "rust"],
+            ["rust-cli-p3", "rust"],
             ["rust-http", "rust"],
             ["rust-lib", "rust"],
             ["tinygo-cli", "tinygo"]
