@@ -25,6 +25,58 @@ impl Cache {
         Self { root: root.into() }
     }
 
+    /// A directory for the cache when the platform names none: `kiln-cache-<uid>` in `temp`
+    /// (the system's temporary directory), created owner-only (0700). One that exists must
+    /// be a real directory (not a link), owned by this user and closed to others: content in
+    /// the cache is used once verified, and a shared `/tmp/kiln-cache` would let another
+    /// user plant or watch it. Outside Unix, `kiln-cache` in `temp` (per user on Windows).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeCache`] for a directory that is not private; [`Error::Io`] when it
+    /// cannot be created.
+    pub fn private_dir_in(temp: &Path) -> Result<PathBuf, Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+            // Who we are, without unsafe code: the owner of a file we just created.
+            let probe =
+                tempfile::tempfile_in(temp).map_err(Error::io("cannot create a file in", temp))?;
+            let uid = probe
+                .metadata()
+                .map_err(Error::io("cannot read the metadata of a file in", temp))?
+                .uid();
+            let dir = temp.join(format!("kiln-cache-{uid}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("cannot create the cache directory", &dir)(e)),
+            }
+            let meta = std::fs::symlink_metadata(&dir)
+                .map_err(Error::io("cannot read the metadata of", &dir))?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let reason = if meta.file_type().is_symlink() {
+                Some("it is a symbolic link".to_string())
+            } else if !meta.is_dir() {
+                Some("it is not a directory".to_string())
+            } else if meta.uid() != uid {
+                Some(format!("it belongs to user {}, not {uid}", meta.uid()))
+            } else if mode & 0o077 != 0 {
+                Some(format!("its mode is {mode:o}, open to other users"))
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => Err(Error::UnsafeCache { path: dir, reason }),
+                None => Ok(dir),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(temp.join("kiln-cache"))
+        }
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -227,6 +279,41 @@ mod tests {
         assert!(cache.writer("layer", "sha256:../x", 1).is_err());
         // Nothing is left in tmp.
         assert_eq!(fs_err::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_fallback_directory_is_private_or_refused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let temp = tempfile::tempdir().unwrap();
+        let uid = fs_err::metadata(temp.path()).unwrap().uid();
+        let dir = Cache::private_dir_in(temp.path()).unwrap();
+        assert_eq!(dir, temp.path().join(format!("kiln-cache-{uid}")));
+        let mode = fs_err::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Again: the same directory, accepted.
+        assert_eq!(Cache::private_dir_in(temp.path()).unwrap(), dir);
+        // Opened to others (as the shared /tmp/kiln-cache was): refused, left as it is.
+        fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Cache::private_dir_in(temp.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("refusing the registry cache `{}`", dir.display()))
+                && err.contains("its mode is 777, open to other users"),
+            "{err}"
+        );
+        // A link planted in its place, even to a private directory, is refused too.
+        fs_err::remove_dir(&dir).unwrap();
+        let elsewhere = temp.path().join("elsewhere");
+        std::fs::DirBuilder::new().create(&elsewhere).unwrap();
+        fs_err::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        let err = Cache::private_dir_in(temp.path()).unwrap_err().to_string();
+        assert!(err.contains("it is a symbolic link"), "{err}");
+        // A file in its place.
+        fs_err::remove_file(&dir).unwrap();
+        fs_err::write(&dir, b"").unwrap();
+        let err = Cache::private_dir_in(temp.path()).unwrap_err().to_string();
+        assert!(err.contains("it is not a directory"), "{err}");
     }
 
     #[test]

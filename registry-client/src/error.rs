@@ -122,6 +122,14 @@ pub enum Error {
     /// The credential store or Docker configuration could not be read or written.
     #[error("{0}")]
     Credentials(String),
+    /// The fallback cache directory is not private to the user ([`crate::Cache::private_dir_in`]).
+    #[error("refusing the registry cache `{}`: {reason}", path.display())]
+    UnsafeCache {
+        /// The directory.
+        path: PathBuf,
+        /// Why, e.g. "its mode is 777, open to other users".
+        reason: String,
+    },
     /// A file operation in the cache or the credential store failed.
     #[error("{action} `{}`: {source}", path.display())]
     Io {

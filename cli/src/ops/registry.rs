@@ -86,7 +86,8 @@ pub fn client_options(insecure: bool) -> anyhow::Result<ClientOptions> {
     }
     let cache_root = match env_vars::cache_dir() {
         Some(dir) => dir,
-        None => private_temp_cache()?,
+        // No platform cache directory: a private one in the temporary directory, or refuse.
+        None => Cache::private_dir_in(&std::env::temp_dir()).map_err(explain)?,
     }
     .join("oci");
     Ok(ClientOptions {
@@ -96,53 +97,6 @@ pub fn client_options(insecure: bool) -> anyhow::Result<ClientOptions> {
         cache: Cache::new(cache_root),
         foreign_urls: env_vars::allow_foreign_urls(),
     })
-}
-
-/// The registry cache when no cache directory can be determined (no `KILN_CACHE_DIR`,
-/// `XDG_CACHE_HOME` or home): `kiln-cache-<uid>` in the temporary directory, made owner-only
-/// (0700). An existing one must be a real directory (not a link), owned by this user and
-/// closed to others, else kiln refuses it: what is cached is used as verified content.
-fn private_temp_cache() -> anyhow::Result<std::path::PathBuf> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
-        let dir = std::env::temp_dir().join(format!("kiln-cache-{uid}"));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "cannot create the registry cache `{}`",
-                    dir.display()
-                )));
-            }
-        }
-        let meta = fs_err::symlink_metadata(&dir)?;
-        let mode = meta.permissions().mode();
-        if !meta.is_dir() || meta.uid() != uid || mode & 0o077 != 0 {
-            return Err(crate::errors::hinted(
-                format!(
-                    "refusing the registry cache `{}`: it is not a directory private to this \
-                     user (owner {}, mode {:o})",
-                    dir.display(),
-                    meta.uid(),
-                    mode & 0o7777
-                ),
-                format!(
-                    "set {} to a directory of your own",
-                    env_vars::KILN_CACHE_DIR
-                ),
-            ));
-        }
-        Ok(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        // The temporary directory is per user on Windows.
-        Ok(std::env::temp_dir().join("kiln-cache"))
-    }
 }
 
 /// A client for the registry of `reference` (it connects on first use).
@@ -182,6 +136,10 @@ pub fn explain(error: kiln_registry_client::Error) -> anyhow::Error {
         E::Certificate { .. } => Some(format!(
             "trust the registry's CA with {}=ca.pem",
             env_vars::KILN_REGISTRY_CA_FILE
+        )),
+        E::UnsafeCache { .. } => Some(format!(
+            "set {} to a directory of your own",
+            env_vars::KILN_CACHE_DIR
         )),
         E::ForeignUrl { .. } => Some(format!(
             "set {}=1 to let kiln fetch it from there (without credentials)",
