@@ -836,3 +836,255 @@ fn bearer_token_challenges_static_tokens_and_docker_credential_helpers() {
         assert_eq!(ran.stdout, "Hello, helper!\n");
     }
 }
+
+/// Publishes `exit-with-code.wasm` (no build needed) to `registry` as `demo/exit:1`; returns
+/// the component's path and the manifest as the registry serves it.
+fn published_exit(env: &Env, registry: &Registry) -> (PathBuf, serde_json::Value) {
+    let wasm = env.wat_fixture("exit-with-code");
+    env.kiln(&[
+        "publish",
+        &format!("{}/demo/exit:1", registry.addr),
+        "--wasm",
+        "exit-with-code.wasm",
+    ])
+    .run()
+    .success();
+    let mut response = crate::support::http()
+        .get(&format!(
+            "http://{}/v2/demo/exit/manifests/1",
+            registry.addr
+        ))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let manifest = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    (wasm, manifest)
+}
+
+/// `kiln pull PROXY/demo/exit:1 -o out.wasm` with an empty cache of its own.
+fn pull_exit(env: &Env, proxy: &FaultProxy) -> crate::support::Kiln {
+    env.kiln(&[
+        "pull",
+        &format!("{}/demo/exit:1", proxy.addr),
+        "-o",
+        "out.wasm",
+    ])
+    .env("KILN_CACHE_DIR", env.path("fresh-cache"))
+}
+
+/// What the fresh cache of [`pull_exit`] holds.
+fn cached_blobs(env: &Env) -> Vec<String> {
+    crate::support::files_under(&env.path("fresh-cache"))
+        .into_iter()
+        .filter(|f| f.contains("blobs"))
+        .collect()
+}
+
+#[test]
+fn retry_after_in_seconds_and_as_a_date_is_waited_in_full() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let (wasm, _) = published_exit(&env, &registry);
+    let proxy = FaultProxy::start(
+        &registry,
+        &[
+            "GET /manifests/ status:503:3 1",
+            "GET /blobs/sha256: status:429:date+3 1",
+        ],
+    );
+    let out = pull_exit(&env, &proxy).run().success();
+    assert!(
+        out.stderr
+            .contains("HTTP 503: injected fault; attempt 2 in 3s"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sha256_file(&env.path("out.wasm")), sha256_file(&wasm));
+    let gets = proxy.matching("GET", "/manifests/");
+    assert_eq!(
+        gets.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [503, 200]
+    );
+    let waited = gets[1].t - gets[0].t;
+    assert!(
+        waited >= 3.0,
+        "retried after {waited:.3}s, before Retry-After: 3"
+    );
+    // The date has a resolution of one second: it is at least 2 s after the 429 was sent.
+    let gets = proxy.matching("GET", "/blobs/sha256:");
+    assert_eq!(gets[0].status, 429, "{gets:?}");
+    let waited = gets[1].t - gets[0].t;
+    assert!(
+        waited >= 2.0,
+        "retried after {waited:.3}s, before the Retry-After date"
+    );
+}
+
+#[test]
+fn a_retry_after_over_the_cap_waits_the_cap_and_says_so() {
+    let env = Env::new();
+    let registry = Registry::open();
+    published_exit(&env, &registry);
+    let proxy = FaultProxy::start(&registry, &["GET /manifests/ status:429:120 1"]);
+    let out = pull_exit(&env, &proxy).run().success();
+    assert!(
+        out.stderr.contains(
+            "HTTP 429: injected fault (the registry asked to wait 120 s (Retry-After), more \
+             than kiln's cap of 60 s); attempt 2 in 1m"
+        ),
+        "{}",
+        out.stderr
+    );
+    let gets = proxy.matching("GET", "/manifests/");
+    assert_eq!(
+        gets.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let waited = gets[1].t - gets[0].t;
+    assert!(
+        waited >= 60.0,
+        "retried after {waited:.3}s, before the 60 s cap"
+    );
+}
+
+#[test]
+fn an_endless_manifest_is_cut_off_at_the_limit_and_nothing_cached() {
+    let env = Env::new();
+    let registry = Registry::open();
+    published_exit(&env, &registry);
+    let proxy = FaultProxy::start(&registry, &["GET /manifests/ endless:200 1"]);
+    let out = pull_exit(&env, &proxy).run().code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "the manifest of {}/demo/exit:1 is larger than kiln's limit of 4194304 bytes (the \
+             download was cut off there)",
+            proxy.addr
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("out.wasm").exists());
+    assert_eq!(cached_blobs(&env), Vec::<String>::new());
+    // Not retried, and read no further than the limit (plus what sockets buffer).
+    assert_eq!(proxy.matching("GET", "/manifests/").len(), 1);
+    let sent = proxy.endless_sent("/manifests/");
+    assert!(sent.len() == 1 && sent[0] < 64 << 20, "{sent:?}");
+}
+
+#[test]
+fn an_endless_error_body_is_read_only_in_part() {
+    let env = Env::new();
+    let registry = Registry::open();
+    published_exit(&env, &registry);
+    let proxy = FaultProxy::start(&registry, &["GET /manifests/ endless:400 1"]);
+    let out = pull_exit(&env, &proxy).run().code(1);
+    assert!(
+        out.stderr.contains("pulling the manifest of")
+            && out.stderr.contains("failed: HTTP 400: xxxx"),
+        "{}",
+        out.stderr
+    );
+    // One line of the body, not the body.
+    assert!(out.stderr.len() < 1000, "{}", out.stderr);
+    assert_eq!(cached_blobs(&env), Vec::<String>::new());
+    let sent = proxy.endless_sent("/manifests/");
+    assert!(sent.len() == 1 && sent[0] < 64 << 20, "{sent:?}");
+}
+
+#[test]
+fn a_config_over_the_limit_is_refused_before_it_is_fetched() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let (_, original) = published_exit(&env, &registry);
+    let mut manifest = original.clone();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    // A config declared at 64 MiB, which the registry would send without end.
+    manifest["config"]["size"] = serde_json::json!(64 << 20);
+    let file = env.write("big-config.json", manifest.to_string());
+    let serve = format!("GET /manifests/ body:{} always", file.display());
+    let endless = format!("GET /blobs/{config} endless:200 always");
+    let proxy = FaultProxy::start(&registry, &[&serve, &endless]);
+    let out = pull_exit(&env, &proxy).run().code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "the config blob {} of {}/demo/exit@sha256:",
+            &config[..19],
+            proxy.addr
+        )) && out.stderr.contains(
+            "is larger than kiln's limit of 4194304 bytes (its descriptor declares 67108864 bytes)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(proxy.matching("GET", &config).is_empty(), "never requested");
+    assert_eq!(cached_blobs(&env), Vec::<String>::new());
+    assert!(!env.path("out.wasm").exists());
+
+    // Declared at its true size but sent without end: cut off at the declared size.
+    let file = env.write("true-config.json", original.to_string());
+    let serve = format!("GET /manifests/ body:{} always", file.display());
+    let proxy = FaultProxy::start(&registry, &[&serve, &endless]);
+    let out = pull_exit(&env, &proxy).run().code(1);
+    assert!(
+        out.stderr.contains("is not the declared size"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(cached_blobs(&env), Vec::<String>::new());
+    let sent = proxy.endless_sent(&config);
+    assert!(
+        !sent.is_empty() && sent.iter().all(|&n| n < 64 << 20),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn foreign_layer_urls_are_fetched_only_when_allowed() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let (wasm, mut manifest) = published_exit(&env, &registry);
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The proxy's port is needed in the manifest, so it starts first with a rule file of
+    // manifest bytes written just after.
+    let file = env.path("foreign.json");
+    let serve = format!("GET /manifests/ body:{} always", file.display());
+    let missing = format!("GET /blobs/{layer} status:404 always");
+    let foreign = format!("GET /foreign/ body:{} always", wasm.display());
+    let proxy = FaultProxy::start(&registry, &[&serve, &missing, &foreign]);
+    manifest["layers"][0]["urls"] =
+        serde_json::json!([format!("http://{}/foreign/exit.wasm", proxy.addr)]);
+    env.write("foreign.json", manifest.to_string());
+
+    let out = pull_exit(&env, &proxy).run().code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "layer {layer} is not in the registry, and kiln does not fetch it from the foreign \
+             URL its manifest names (http://{}/foreign/exit.wasm)",
+            proxy.addr
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("KILN_ALLOW_FOREIGN_URLS=1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        proxy.matching("GET", "/foreign/").is_empty(),
+        "never contacted"
+    );
+    assert!(!env.path("out.wasm").exists());
+    assert!(!cached_blobs(&env).iter().any(|f| f.contains(&layer[7..])));
+
+    pull_exit(&env, &proxy)
+        .env("KILN_ALLOW_FOREIGN_URLS", "1")
+        .run()
+        .success();
+    assert_eq!(proxy.matching("GET", "/foreign/").len(), 1);
+    assert_eq!(sha256_file(&env.path("out.wasm")), sha256_file(&wasm));
+}

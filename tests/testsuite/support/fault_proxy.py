@@ -7,9 +7,15 @@ answer finds the request in the log (the test reads it as soon as kiln exits). I
 port on stdout once it listens.
 
 A rule is "METHOD PATH-REGEX ACTION TIMES" (TIMES: a count, or "always"). Actions:
-  status:CODE[:RETRY-AFTER]  answer CODE without forwarding (with Retry-After seconds)
+  status:CODE[:RETRY-AFTER]  answer CODE without forwarding (with Retry-After seconds, or
+                             `date+N`: an HTTP-date N seconds from now)
   tamper                     forward, then flip one byte of the response body
   truncate                   forward, then send half the body and close the connection
+  endless:CODE               answer CODE with a chunked body that never ends (64 KiB pieces,
+                             1 ms apart, up to 1 GiB); when the client hangs up, log a line
+                             with method "SENT" and action "sent:BYTES"
+  body:FILE                  answer 200 with FILE's bytes (a manifest's media type for
+                             /manifests/ paths)
 
 With `--bearer USER:PASSWORD`, it also plays a registry with token auth (the Docker/OCI
 token flow): `/v2/` requests without `Authorization: Bearer <token>` get a 401 with a
@@ -19,6 +25,7 @@ answers `{"token": ...}` to those who present USER:PASSWORD with HTTP basic auth
 """
 import base64
 import argparse
+import email.utils
 import http.client
 import http.server
 import json
@@ -120,13 +127,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.bearer_gate():
             return
         action = pick(self.command, self.path)
+        if action and action.startswith("endless:"):
+            self.endless(int(action.split(":")[1]), action)
+            return
+        if action and action.startswith("body:"):
+            with open(action[len("body:"):], "rb") as f:
+                data = f.read()
+            log({"method": self.command, "path": self.path, "status": 200, "action": "body"})
+            self.send_response(200)
+            kind = ("application/vnd.oci.image.manifest.v1+json" if "/manifests/" in self.path
+                    else "application/octet-stream")
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            return
         if action and action.startswith("status:"):
             parts = action.split(":")
             code = int(parts[1])
             text = b"injected fault\n"
             log({"method": self.command, "path": self.path, "status": code, "action": action})
             self.send_response(code)
-            if len(parts) > 2:
+            if len(parts) > 2 and parts[2].startswith("date+"):
+                at = time.time() + int(parts[2][len("date+"):])
+                self.send_header("Retry-After", email.utils.formatdate(at, usegmt=True))
+            elif len(parts) > 2:
                 self.send_header("Retry-After", parts[2])
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()
@@ -161,6 +187,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+    def endless(self, code, action):
+        log({"method": self.command, "path": self.path, "status": code, "action": action})
+        self.send_response(code)
+        self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        piece = b"x" * 65536
+        sent = 0
+        try:
+            while sent < 1 << 30:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                sent += len(piece)
+                time.sleep(0.001)
+        except OSError:
+            pass
+        self.close_connection = True
+        log({"method": "SENT", "path": self.path, "status": code, "action": f"sent:{sent}"})
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 

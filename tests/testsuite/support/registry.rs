@@ -310,6 +310,28 @@ impl FaultProxy {
             .collect()
     }
 
+    /// How many bytes the `endless` answers to requests whose path contains `fragment` sent
+    /// before the client hung up, waiting (up to 60 s) for each to end.
+    pub fn endless_sent(&self, fragment: &str) -> Vec<u64> {
+        let started = self
+            .seen()
+            .iter()
+            .filter(|s| s.action.starts_with("endless:") && s.path.contains(fragment))
+            .count();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let sent: Vec<u64> = self
+                .matching("SENT", fragment)
+                .iter()
+                .filter_map(|s| s.action.strip_prefix("sent:")?.parse().ok())
+                .collect();
+            if sent.len() >= started || Instant::now() > deadline {
+                return sent;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The requests with `method` whose path contains `fragment`.
     pub fn matching(&self, method: &str, fragment: &str) -> Vec<Seen> {
         self.seen()
