@@ -113,10 +113,12 @@ fn scan(module: &[u8]) -> Result<Layout, Error> {
                 for import in reader.into_imports() {
                     match import.map_err(crate::walk::parse_error)?.ty {
                         wasmparser::TypeRef::Func(ty) => {
-                            layout.imported_functions += 1;
+                            layout.imported_functions = layout.imported_functions.saturating_add(1);
                             function_types.push(ty);
                         }
-                        wasmparser::TypeRef::Global(_) => layout.imported_globals += 1,
+                        wasmparser::TypeRef::Global(_) => {
+                            layout.imported_globals = layout.imported_globals.saturating_add(1);
+                        }
                         wasmparser::TypeRef::Memory(_) => {
                             return Err(BundleError::VfsModule(
                                 "it imports its memory".to_string(),
@@ -217,7 +219,7 @@ impl Reencode for Embed<'_> {
         for memory in section {
             let mut memory = self.memory_type(memory?)?;
             let pages = (self.archive.len() as u64).div_ceil(PAGE);
-            memory.minimum += pages;
+            memory.minimum = memory.minimum.saturating_add(pages);
             memories.memory(memory);
         }
         Ok(())
@@ -286,7 +288,7 @@ impl Reencode for Embed<'_> {
         func: wasmparser::FunctionBody<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
         let index = self.next_function;
-        self.next_function += 1;
+        self.next_function = self.next_function.saturating_add(1);
         if index != self.function {
             return reencode::utils::parse_function_body(self, code, func);
         }
@@ -313,7 +315,7 @@ impl Reencode for Embed<'_> {
     }
 
     fn data_count(&mut self, count: u32) -> Result<u32, reencode::Error<Self::Error>> {
-        Ok(count + u32::from(!self.archive.is_empty()))
+        Ok(count.saturating_add(u32::from(!self.archive.is_empty())))
     }
 }
 
@@ -372,14 +374,21 @@ fn embed(
     drop_world: bool,
 ) -> Result<Vec<u8>, Error> {
     let layout = scan(vfs_core)?;
-    let memory = layout.memory.expect("scan checked");
+    // `scan` refuses a module without either; no panic should it ever let one through.
+    let (Some(memory), Some(function)) = (layout.memory, layout.archive_function) else {
+        return Err(
+            BundleError::VfsModule("it has no memory or no archive function".into()).into(),
+        );
+    };
     let address = if archive.is_empty() {
         0
     } else {
-        memory.initial * PAGE
+        memory.initial.saturating_mul(PAGE)
     };
-    let pages = memory.initial + (archive.len() as u64).div_ceil(PAGE);
-    if address + archive.len() as u64 > u32::MAX as u64
+    let pages = memory
+        .initial
+        .saturating_add((archive.len() as u64).div_ceil(PAGE));
+    if address.saturating_add(archive.len() as u64) > u32::MAX as u64
         || memory.maximum.is_some_and(|max| pages > max)
     {
         return Err(BundleError::VfsModule(format!(
@@ -388,13 +397,18 @@ fn embed(
         ))
         .into());
     }
+    let global = layout
+        .imported_globals
+        .checked_add(layout.defined_globals)
+        .filter(|n| *n < u32::MAX)
+        .ok_or_else(|| BundleError::VfsModule("it has too many globals".into()))?;
     let mut embed = Embed {
         archive,
         versions,
         drop_world,
         address: address as u32,
-        global: layout.imported_globals + layout.defined_globals,
-        function: layout.archive_function.expect("scan checked"),
+        global,
+        function,
         next_function: layout.imported_functions,
     };
     let mut module = wasm_encoder::Module::new();

@@ -107,7 +107,9 @@ pub fn componentize(core: &[u8], world: Option<WorldSource<'_>>) -> Result<Compo
     match crate::validate(core)? {
         crate::WasmKind::CoreModule => {}
         crate::WasmKind::Component => return Err(Error::AlreadyAComponent),
-        crate::WasmKind::NotWasm => unreachable!("validate rejects it"),
+        crate::WasmKind::NotWasm => {
+            return Err(Error::NotWasm(core.get(..16).unwrap_or(core).to_vec()));
+        }
     }
     let adapter = adapter_for(core)?;
     let mut module = core.to_vec();

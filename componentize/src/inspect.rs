@@ -13,7 +13,8 @@ pub struct Inspection {
     pub kind: WasmKind,
     /// Total size in bytes.
     pub size: usize,
-    /// The world, for components.
+    /// The world, for components (`None` for core modules and for a WIT package that defines
+    /// no world).
     pub world: Option<WorldSummary>,
     /// Every core module (a plain module is its own single entry).
     pub modules: Vec<ModuleInfo>,
@@ -68,7 +69,7 @@ pub struct MetadataInfo {
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, Error> {
     let kind = crate::validate(bytes)?;
     let world = match kind {
-        WasmKind::Component => Some(crate::describe(bytes)?),
+        WasmKind::Component => crate::describe_world(bytes)?,
         _ => None,
     };
     let customs = RefCell::new(Vec::new());

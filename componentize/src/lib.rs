@@ -96,7 +96,7 @@ pub enum Error {
     #[error("not a WebAssembly binary ({})", describe_preamble(.0))]
     NotWasm(Vec<u8>),
     /// The input is WebAssembly but does not validate.
-    #[error("invalid WebAssembly at byte offset {offset:#x}: {message}")]
+    #[error("invalid WebAssembly at byte offset {offset:#x}: {}", one_line(.message))]
     Invalid {
         /// Byte offset into the input where validation failed.
         offset: usize,
@@ -110,10 +110,10 @@ pub enum Error {
         found: WasmKind,
     },
     /// The component's type information could not be decoded into a WIT world.
-    #[error("failed to decode the component's world: {0}")]
+    #[error("failed to decode the component's world: {}", one_line(.0))]
     Decode(String),
     /// Metadata could not be read or written.
-    #[error("metadata: {0}")]
+    #[error("metadata: {}", one_line(.0))]
     Metadata(String),
     /// A core module was expected for componentizing, and a component was given.
     #[error("already a component; only core modules are componentized")]
@@ -122,11 +122,26 @@ pub enum Error {
     #[error("WIT: {0}")]
     Wit(String),
     /// `wit-component` could not turn the module into a component.
-    #[error("failed to make a component: {0}")]
+    #[error("failed to make a component: {}", one_line(.0))]
     Componentize(String),
     /// Bundled files could not be composed into the component.
     #[error(transparent)]
     Bundle(BundleError),
+}
+
+/// `text` on one line: wasmparser and wit-component write some messages over several lines
+/// (a pretty-printed byte array, a name and then why it is refused), and an error kiln
+/// prints is one line per cause. Line breaks inside brackets become spaces, the others `: `.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            let inside = out.ends_with(['[', '(', '{', ',']) || line.starts_with([']', ')', '}']);
+            out.push_str(if inside { " " } else { ": " });
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// A short, human description of the first bytes of a non-wasm input.
@@ -231,18 +246,35 @@ fn is_interface(name: &str, interface: &str) -> bool {
 
 /// Decodes the world of the component in `bytes`.
 ///
+/// A WIT package encoded as a component (what `wasm-tools component wit --wasm` writes)
+/// describes its first world.
+///
 /// # Errors
 ///
-/// [`Error::NotAComponent`] for core modules and non-wasm input, [`Error::Decode`] when
-/// the component's types cannot be turned into a WIT world.
+/// [`Error::NotAComponent`] for core modules and non-wasm input, [`Error::Invalid`] for a
+/// component that does not validate, [`Error::Decode`] when the component's types cannot be
+/// turned into a WIT world, including a WIT package that defines no world.
 pub fn describe(bytes: &[u8]) -> Result<WorldSummary, Error> {
+    describe_world(bytes)?.ok_or_else(|| {
+        Error::Decode("it encodes a WIT package that defines no world, not a component".into())
+    })
+}
+
+/// As [`describe`], but `None` for a WIT package that defines no world (it has nothing to
+/// import or export), so that [`inspect`] can still describe it.
+pub(crate) fn describe_world(bytes: &[u8]) -> Result<Option<WorldSummary>, Error> {
     let kind = detect(bytes);
     if kind != WasmKind::Component {
         return Err(Error::NotAComponent { found: kind });
     }
+    // Validate first: wit-component's decoder trusts its input, and on a damaged binary it
+    // can take seconds before it fails.
+    validate(bytes)?;
     let decoded = wit_component::decode(bytes).map_err(|e| Error::Decode(format!("{e:#}")))?;
     let resolve = decoded.resolve();
-    let world = &resolve.worlds[decoded.package_world(resolve)];
+    let Some(world) = package_world(&decoded).and_then(|id| resolve.worlds.get(id)) else {
+        return Ok(None);
+    };
     let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
         items
             .iter()
@@ -250,28 +282,21 @@ pub fn describe(bytes: &[u8]) -> Result<WorldSummary, Error> {
             .map(|(key, _)| resolve.name_world_key(key))
             .collect::<Vec<_>>()
     };
-    Ok(WorldSummary {
+    Ok(Some(WorldSummary {
         imports: names(&world.imports),
         exports: names(&world.exports),
-    })
+    }))
 }
 
-/// Helpers on [`wit_component::DecodedWasm`] kept private to this crate.
-trait DecodedExt {
-    fn package_world(&self, resolve: &wit_parser::Resolve) -> wit_parser::WorldId;
-}
-
-impl DecodedExt for wit_component::DecodedWasm {
-    fn package_world(&self, resolve: &wit_parser::Resolve) -> wit_parser::WorldId {
-        match self {
-            wit_component::DecodedWasm::Component(_, world) => *world,
-            // A WIT package encoded as a component: take its first world.
-            wit_component::DecodedWasm::WitPackage(_, package) => *resolve.packages[*package]
-                .worlds
-                .values()
-                .next()
-                .expect("a package with a world"),
-        }
+/// The world a decoded binary targets: a component's own, or a WIT package's first world
+/// (`None` when the package defines none).
+fn package_world(decoded: &wit_component::DecodedWasm) -> Option<wit_parser::WorldId> {
+    match decoded {
+        wit_component::DecodedWasm::Component(_, world) => Some(*world),
+        wit_component::DecodedWasm::WitPackage(resolve, package) => resolve
+            .packages
+            .get(*package)
+            .and_then(|p| p.worlds.values().next().copied()),
     }
 }
 
@@ -341,6 +366,53 @@ mod tests {
         assert!(world.imports.is_empty());
         assert_eq!(world.command_export(), Some("wasi:cli/run@0.2.3"));
         assert_eq!(world.http_handler_export(), None);
+    }
+
+    /// A WIT package encoded as a component, as `wasm-tools component wit --wasm` writes it.
+    fn wit_package(source: &str) -> Vec<u8> {
+        let mut resolve = wit_parser::Resolve::default();
+        let package = resolve.push_str("p.wit", source).unwrap();
+        wit_component::encode(&resolve, package).unwrap()
+    }
+
+    #[test]
+    fn a_wit_package_without_a_world_is_refused_not_a_panic() {
+        let bytes = wit_package("package a:b;\ninterface i {}\n");
+        validate_component(&bytes).unwrap();
+        assert_eq!(
+            describe(&bytes).unwrap_err().to_string(),
+            "failed to decode the component's world: it encodes a WIT package that defines no world, not a component"
+        );
+        let info = inspect(&bytes).unwrap();
+        assert!(info.world.is_none());
+        assert!(wit(&bytes).unwrap().contains("package a:b"));
+        // `kiln build` with bundled files describes the guest first.
+        assert!(matches!(bundle(&bytes, &[], &[]), Err(Error::Decode(_))));
+        // Stripping and optimizing walk it like any component.
+        strip(&bytes, &StripOptions::default()).unwrap();
+        let options = OptimizeOptions {
+            level: OptLevel::Size,
+            debug_info: false,
+        };
+        optimize(&bytes, &options).unwrap();
+        // A package with a world describes its first world.
+        let with_world = wit_package("package a:b;\nworld w { export run: func(); }\n");
+        assert_eq!(describe(&with_world).unwrap().exports, ["run"]);
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        assert_eq!(
+            one_line("bad magic number - expected=[\n    0x0,\n    0x61,\n] actual=[\n    0x2,\n]"),
+            "bad magic number - expected=[ 0x0, 0x61, ] actual=[ 0x2, ]"
+        );
+        assert_eq!(
+            one_line("export name `x` is not a valid extern name\n`x` is not in kebab case"),
+            "export name `x` is not a valid extern name: `x` is not in kebab case"
+        );
+        // A module whose export name is not kebab case, inside a component.
+        let err = validate(b"\0asm\x0d\0\x01\0\x0b\x05\x01\x00\x01\x7f\x00").unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
     }
 
     #[test]

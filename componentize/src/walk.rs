@@ -32,6 +32,16 @@ pub(crate) fn parse_error(e: wasmparser::BinaryReaderError) -> Error {
     }
 }
 
+/// The bytes of a section wasmparser found at `range`, or an error rather than a panic should
+/// the range not lie in `input`.
+fn section(input: &[u8], range: std::ops::Range<usize>) -> Result<&[u8], Error> {
+    let start = range.start;
+    input.get(range).ok_or_else(|| Error::Invalid {
+        offset: start,
+        message: "a section extends past the end of the input".into(),
+    })
+}
+
 /// A rewrite of one core module: given where it sits and its bytes, returns its new bytes.
 pub(crate) type ModuleRewrite<'a> = dyn FnMut(&ModulePath, &[u8]) -> Result<Vec<u8>, Error> + 'a;
 
@@ -107,7 +117,7 @@ pub(crate) fn map_core_modules(
             other => {
                 if let Some((id, range)) = other.as_section() {
                     output.push(id);
-                    input[range].encode(&mut output);
+                    section(input, range)?.encode(&mut output);
                 }
             }
         }
@@ -135,7 +145,7 @@ pub(crate) fn filter_custom_sections(
             other => {
                 if let Some((id, range)) = other.as_section() {
                     output.push(id);
-                    input[range].encode(&mut output);
+                    section(input, range)?.encode(&mut output);
                 }
             }
         }
