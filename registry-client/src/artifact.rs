@@ -45,7 +45,7 @@ impl Artifact {
     ///
     /// # Errors
     ///
-    /// [`Error::Package`] when `component` is not a Wasm component.
+    /// [`Error::Package`] when `component` is not a valid Wasm component.
     pub fn package(
         component: Vec<u8>,
         mut annotations: BTreeMap<String, String>,
@@ -59,6 +59,18 @@ impl Artifact {
             };
             return Err(Error::Package(what.into()));
         }
+        // Never push what no runtime would load: a component whose preamble is right and
+        // whose body is not is refused here, before any network.
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&component)
+            .map_err(|e| {
+                // wasmparser writes some messages over several lines; kiln prints one.
+                let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+                Error::Package(format!(
+                    "it is not a valid component (at byte offset {:#x}: {message})",
+                    e.offset()
+                ))
+            })?;
         let (mut config, layer): (WasmConfig, ImageLayer) =
             WasmConfig::from_raw_component(component, None)
                 .map_err(|e| Error::Package(format!("{e:#}")))?;
@@ -196,6 +208,20 @@ mod tests {
         .unwrap_err();
         assert!(
             err.to_string().starts_with("cannot package the component"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_component_that_does_not_validate() {
+        // The component preamble, then a section claiming more bytes than there are.
+        let mut bytes = EMPTY_COMPONENT.to_vec();
+        bytes.extend_from_slice(&[0x01, 0xff, 0x01]);
+        let err = Artifact::package(bytes, BTreeMap::new(), DateTime::UNIX_EPOCH).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "cannot package the component: it is not a valid component (at byte offset"
+            ),
             "{err}"
         );
     }

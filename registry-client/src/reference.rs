@@ -169,9 +169,6 @@ impl FromStr for Reference {
         for component in repository.split('/') {
             check_path_component(component).map_err(invalid)?;
         }
-        if tag.is_none() && digest.is_none() {
-            return Err(invalid("it has neither a tag nor a digest".into()));
-        }
         // Built from the parts checked above rather than parsed again: oci-spec's parser
         // compiles a large regex on first use, a visible share of a short command's time.
         let repository = if registry == "docker.io" && !repository.contains('/') {
@@ -192,7 +189,7 @@ impl FromStr for Reference {
             (None, Some(digest)) => {
                 oci_client::Reference::with_digest(registry, repository, digest)
             }
-            (None, None) => unreachable!("checked above"),
+            (None, None) => return Err(invalid("it has neither a tag nor a digest".into())),
         };
         Ok(Self { inner })
     }
