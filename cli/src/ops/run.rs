@@ -37,6 +37,10 @@ struct Runnable {
     shown: Option<String>,
     program_name: String,
     project_run: RunConfig,
+    /// The component's bytes when they are already in memory, verified: a pulled component
+    /// is run from exactly the bytes whose digest was checked, never from its cache file
+    /// read a second time.
+    verified: Option<bytes::Bytes>,
 }
 
 /// A component located (built if needed), checked, and compiled or loaded from the cache.
@@ -74,9 +78,14 @@ pub fn prepare(
     // Only the preamble is read here: the runtime hashes the file through a memory map and
     // reads it whole only when its compiled code is not cached (a bundle can be large).
     let mut preamble = Vec::with_capacity(8);
-    fs_err::File::open(&runnable.path)?
-        .take(8)
-        .read_to_end(&mut preamble)?;
+    match &runnable.verified {
+        Some(bytes) => preamble.extend(bytes.iter().take(8)),
+        None => {
+            fs_err::File::open(&runnable.path)?
+                .take(8)
+                .read_to_end(&mut preamble)?;
+        }
+    }
     let shown = runnable
         .shown
         .clone()
@@ -107,9 +116,11 @@ pub fn prepare(
         max_wasm_stack: config.max_wasm_stack,
         pooling,
     })?;
-    let loaded = runtime
-        .load_file(&runnable.path)
-        .with_context(|| format!("failed to load `{shown}`"))?;
+    let loaded = match &runnable.verified {
+        Some(bytes) => runtime.load(bytes),
+        None => runtime.load_file(&runnable.path),
+    }
+    .with_context(|| format!("failed to load `{shown}`"))?;
     match &loaded.source {
         CodeSource::Cache(path) => shell.verbose_status(
             "Cached",
@@ -248,6 +259,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                     shown: None,
                     program_name,
                     project_run: RunConfig::default(),
+                    verified: None,
                 });
             } else if let Some(reference) = path.to_str().filter(|p| looks_like_reference(p)) {
                 let reference: kiln_registry_client::Reference = reference.parse()?;
@@ -261,6 +273,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                     shown: Some(reference.to_string()),
                     program_name: reference.name().to_string(),
                     project_run: RunConfig::default(),
+                    verified: Some(pulled.bytes),
                 });
             } else {
                 bail!("`{}` does not exist", path.display());
@@ -277,6 +290,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
         &[],
     )?;
     Ok(Runnable {
+        verified: None,
         path: artifact.path,
         shown: None,
         program_name: artifact.name,
