@@ -310,8 +310,13 @@ impl std::error::Error for ManifestError {}
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
+    // A span from the TOML parser is on a character boundary; should one ever not be, round
+    // down rather than panic.
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&o| text.is_char_boundary(o))
+        .unwrap_or(0);
+    let before = text.get(..offset).unwrap_or("");
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, col)
@@ -328,7 +333,10 @@ impl Manifest {
         let error =
             |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
                 path: path.to_path_buf(),
-                location: span.map(|s| line_col(text, s.start)),
+                // An error without a span (serde's recursion limit on deeply nested
+                // dotted keys) is about the file as a whole: it points at its start, so that
+                // every refusal reads `Kiln.toml:LINE:COL`.
+                location: Some(line_col(text, span.map_or(0, |s| s.start))),
                 key,
                 message,
             };
@@ -636,6 +644,9 @@ impl Project {
         })
     }
 }
+
+#[cfg(test)]
+mod hostile;
 
 #[cfg(test)]
 mod tests {

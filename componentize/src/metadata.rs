@@ -32,7 +32,23 @@ pub struct Metadata {
 pub fn check_license(license: &str) -> Result<(), String> {
     wasm_metadata::Licenses::new(license)
         .map(|_| ())
-        .map_err(|e| format!("{e:#}"))
+        .map_err(|e| spdx_reason(&format!("{e:#}")))
+}
+
+/// The SPDX parser's explanation on one line: it prints the expression, then a line of
+/// carets under the offending term and the reason; this gives `unknown term `X``.
+fn spdx_reason(message: &str) -> String {
+    let mut lines = message.lines();
+    let (Some(expression), Some(marker)) = (lines.next(), lines.next()) else {
+        return message.trim().to_string();
+    };
+    let start = marker.len() - marker.trim_start().len();
+    let carets = marker[start..].bytes().take_while(|b| *b == b'^').count();
+    let reason = marker[start + carets..].trim();
+    match expression.get(start..start + carets) {
+        Some(term) if carets > 0 && !reason.is_empty() => format!("{reason} `{term}`"),
+        _ => message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 /// Writes `metadata` into `input` (a component or core module), replacing fields it sets.
@@ -61,7 +77,8 @@ pub fn add_metadata(input: &[u8], metadata: &Metadata) -> Result<Vec<u8>, Error>
     if let Some(license) = &metadata.license {
         let licenses = wasm_metadata::Licenses::new(license).map_err(|e| {
             Error::Metadata(format!(
-                "license `{license}` is not an SPDX expression: {e:#}"
+                "license `{license}` is not an SPDX expression: {}",
+                spdx_reason(&format!("{e:#}"))
             ))
         })?;
         add.licenses = AddMetadataField::Set(licenses);
@@ -78,6 +95,16 @@ pub fn add_metadata(input: &[u8], metadata: &Metadata) -> Result<Vec<u8>, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn license_errors_are_one_line() {
+        assert_eq!(
+            check_license("Apache-2.0 WITH LLVM-xception").unwrap_err(),
+            "unknown term `LLVM-xception`"
+        );
+        assert!(!check_license("(((").unwrap_err().contains('\n'));
+        check_license("Apache-2.0 WITH LLVM-exception").unwrap();
+    }
 
     #[test]
     fn writes_every_field() {

@@ -74,37 +74,20 @@ struct BundledFile {
     size: Option<u64>,
 }
 
-/// Every file and directory in `archive`, depth first in name order.
+/// Every file and directory in `archive`, depth first in name order. `Archive::parse` proves
+/// the index is a tree with bounded paths and `walk` is iterative, so a hostile archive costs
+/// at most one entry per node.
 fn bundled_files(archive: &[u8]) -> anyhow::Result<Vec<BundledFile>> {
-    use kiln_vfs_archive::{Archive, Node, NodeKind};
-    fn visit(archive: &Archive<'_>, dir: Node, prefix: &str, out: &mut Vec<BundledFile>) {
-        for child in archive.children(dir) {
-            let path = format!("{prefix}/{}", archive.name(child));
-            match archive.kind(child) {
-                NodeKind::File => out.push(BundledFile {
-                    path,
-                    size: Some(archive.contents(child).len() as u64),
-                }),
-                NodeKind::Directory => {
-                    out.push(BundledFile {
-                        path: path.clone(),
-                        size: None,
-                    });
-                    visit(archive, child, &path, out);
-                }
-            }
-        }
-    }
+    use kiln_vfs_archive::{Archive, NodeKind};
     let archive = Archive::parse(archive)?;
-    let mut out = Vec::new();
-    for (mount, root) in archive.mounts() {
-        out.push(BundledFile {
-            path: mount.to_string(),
-            size: None,
-        });
-        visit(&archive, root, mount, &mut out);
-    }
-    Ok(out)
+    Ok(archive
+        .walk()
+        .map(|(path, node)| BundledFile {
+            path,
+            size: (archive.kind(node) == NodeKind::File)
+                .then(|| archive.contents(node).len() as u64),
+        })
+        .collect())
 }
 
 fn kind_name(kind: WasmKind) -> &'static str {
