@@ -12,6 +12,7 @@ mod errors;
 mod example;
 mod exe;
 mod go;
+mod hostile;
 mod inspect;
 mod limits;
 mod new;
