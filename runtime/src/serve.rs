@@ -1,4 +1,6 @@
-//! Serving `wasi:http/proxy` components over HTTP/1.1 with `wasmtime-wasi-http` and hyper.
+//! Serving `wasi:http/proxy@0.2` components and `wasi:http/service@0.3` services (WASI 0.3:
+//! an async `handler.handle`, bodies as component-model streams) over HTTP/1.1 with
+//! `wasmtime-wasi-http` and hyper.
 //!
 //! The component is pre-instantiated once ([`ProxyPre`]); every request gets a fresh store
 //! and instance, with the capabilities and [`Limits`] of the server applied per request.
@@ -204,6 +206,14 @@ impl WasiHttpHooks for NetworkHooks {
     }
 }
 
+/// The component, pre-instantiated for its HTTP world.
+enum Pre {
+    /// `wasi:http/proxy@0.2`: `incoming-handler.handle(request, response-outparam)`.
+    P2(ProxyPre<HostState>),
+    /// `wasi:http/service@0.3`: `async handler.handle(request) -> result<response>`.
+    P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
+}
+
 /// A bound HTTP server for one component; [`HttpServer::serve`] runs it.
 pub struct HttpServer {
     listener: tokio::net::TcpListener,
@@ -212,7 +222,7 @@ pub struct HttpServer {
 
 struct Handler {
     runtime: Runtime,
-    pre: ProxyPre<HostState>,
+    pre: Pre,
     options: ServeOptions,
     events: UnboundedSender<ServeEvent>,
     requests: std::sync::atomic::AtomicU64,
@@ -235,19 +245,30 @@ impl Runtime {
         events: UnboundedSender<ServeEvent>,
     ) -> Result<HttpServer, Error> {
         let exports = loaded.exports(&self);
-        if !exports
+        let p2 = exports
             .iter()
-            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))
-        {
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."));
+        let p3 = exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/handler@0.3."));
+        if !p2 && !p3 {
             return Err(Error::NotAnHttpComponent { exports });
         }
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
+            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&loaded.component)
-            .and_then(ProxyPre::new)
+            .and_then(|pre| {
+                if p2 {
+                    ProxyPre::new(pre).map(Pre::P2)
+                } else {
+                    wasmtime_wasi_http::p3::bindings::ServicePre::new(pre).map(Pre::P3)
+                }
+            })
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
         // Check the grants once, up front, rather than failing every request.
         self.new_store(&options.capabilities, &options.limits)?;
@@ -470,6 +491,10 @@ impl Handler {
                 }
             })
         });
+        let pre = match &self.pre {
+            Pre::P2(pre) => pre.clone(),
+            Pre::P3(pre) => return self.clone().run_p3_guest(pre.clone(), store, req).await,
+        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let view = &mut store.data_mut().http();
         let incoming = view
@@ -483,7 +508,7 @@ impl Handler {
         let task = tokio::spawn(async move {
             let runtime = &this.runtime;
             let work = async {
-                let proxy = this.pre.instantiate_async(&mut store).await?;
+                let proxy = pre.instantiate_async(&mut store).await?;
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, out)
@@ -521,5 +546,118 @@ impl Handler {
                 }),
             },
         }
+    }
+
+    /// Runs a WASI 0.3 guest for one request in a fresh instance: `handle` is called inside
+    /// the store's event loop, which keeps running while the response body streams (the
+    /// guest may still be writing it after `handle` returned) until hyper is done with it.
+    async fn run_p3_guest(
+        self: Arc<Self>,
+        pre: wasmtime_wasi_http::p3::bindings::ServicePre<HostState>,
+        mut store: Store<HostState>,
+        req: hyper::Request<
+            impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+        >,
+    ) -> Result<
+        (
+            hyper::Response<HyperOutgoingBody>,
+            tokio::task::JoinHandle<Result<(), Error>>,
+        ),
+        Error,
+    > {
+        let limits = self.options.limits;
+        // The request's own processing result is not needed: the guest's answer says it.
+        let (request, _request_io) =
+            wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<_, String>>();
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let runtime = &this.runtime;
+            let work = async {
+                let service = pre.instantiate_async(&mut store).await?;
+                store
+                    .run_concurrent(async move |accessor| {
+                        match service.handle(accessor, request).await? {
+                            Ok(response) => {
+                                let response = accessor
+                                    .with(|store| response.into_http(store, async { Ok(()) }))?;
+                                let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+                                let response = response.map(|body| {
+                                    UntilDropped {
+                                        inner: body,
+                                        _sent: sent_tx,
+                                    }
+                                    .boxed_unsync()
+                                });
+                                if head_tx.send(Ok(response)).is_ok() {
+                                    // Until hyper has sent the body (or given up on it).
+                                    let _ = sent_rx.await;
+                                }
+                            }
+                            Err(code) => {
+                                let _ = head_tx.send(Err(format!("{code:?}")));
+                            }
+                        }
+                        wasmtime::Result::<()>::Ok(())
+                    })
+                    .await?
+            };
+            let result = match limits.timeout {
+                Some(limit) => match tokio::time::timeout(limit, work).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(Error::Timeout { limit }),
+                },
+                None => work.await,
+            };
+            result.map_err(|e| runtime.guest_error(&e, &limits, store.data()))
+        });
+        match head_rx.await {
+            Ok(Ok(response)) => Ok((response, task)),
+            Ok(Err(code)) => {
+                let _ = task.await;
+                Err(Error::Trap {
+                    trap: format!("the guest answered with an error: {code}"),
+                    backtrace: String::new(),
+                })
+            }
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(Error::Trap {
+                    trap: "the guest returned without sending a response".into(),
+                    backtrace: String::new(),
+                }),
+                Ok(Err(error)) => Err(error),
+                Err(join) => Err(Error::Trap {
+                    trap: format!("the request task failed: {join}"),
+                    backtrace: String::new(),
+                }),
+            },
+        }
+    }
+}
+
+/// A response body that resolves a channel when hyper drops it (sent, or given up on), so
+/// a WASI 0.3 guest's store keeps running exactly as long as its body streams.
+struct UntilDropped<B> {
+    inner: B,
+    _sent: tokio::sync::oneshot::Sender<()>,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for UntilDropped<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -26,6 +26,7 @@ fn templates_lists_id_language_and_description() {
             ["rust-cli", "rust"],
             ["rust-cli-p3", "rust"],
             ["rust-http", "rust"],
+            ["rust-http-p3", "rust"],
             ["rust-lib", "rust"],
             ["tinygo-cli", "tinygo"]
         ],
