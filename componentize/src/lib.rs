@@ -225,6 +225,33 @@ impl WorldSummary {
             .find(|e| is_interface(e, "wasi:cli/run"))
     }
 
+    /// The WASI releases the component targets, by the versions of the `wasi:` interfaces it
+    /// imports and exports: `"0.2"` for `wasi:*@0.2.x`, `"0.3"` for `@0.3.x` (a WASI 0.3
+    /// component built with Rust's std imports both). Sorted, without repeats; empty when it
+    /// uses no versioned WASI interface.
+    pub fn wasi_versions(&self) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .imports
+            .iter()
+            .chain(&self.exports)
+            .filter(|name| name.starts_with("wasi:"))
+            .filter_map(|name| {
+                let version = name.rsplit_once('@')?.1;
+                let mut parts = version.split('.');
+                let major = parts.next()?;
+                let minor = parts.next()?;
+                Some(if major == "0" {
+                    format!("0.{minor}")
+                } else {
+                    major.to_string()
+                })
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+
     /// The exported `wasi:http/incoming-handler` interface name, if there is one. Its
     /// presence makes the component an HTTP proxy (`wasi:http/proxy`).
     pub fn http_handler_export(&self) -> Option<&str> {
@@ -365,6 +392,17 @@ mod tests {
         assert_eq!(world.exports, ["wasi:cli/run@0.2.3"]);
         assert!(world.imports.is_empty());
         assert_eq!(world.command_export(), Some("wasi:cli/run@0.2.3"));
+        assert_eq!(world.wasi_versions(), ["0.2"]);
+        let mixed = WorldSummary {
+            imports: vec![
+                "wasi:cli/stdout@0.2.6".into(),
+                "wasi:cli/stdout@0.3.2".into(),
+                "acme:math/ops@1.2.0".into(),
+                "wasi:random/random".into(),
+            ],
+            exports: vec!["wasi:cli/run@0.3.2".into()],
+        };
+        assert_eq!(mixed.wasi_versions(), ["0.2", "0.3"]);
         assert_eq!(world.http_handler_export(), None);
     }
 

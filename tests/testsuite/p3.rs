@@ -16,6 +16,28 @@ fn a_wasi_0_3_command_runs_with_grants_limits_and_exit_codes() {
 
     let out = env.kiln(&["run", wasm, "--", "world"]).run().success();
     assert_eq!(out.stdout, "Hello, world!\n");
+    // `kiln inspect` says which WASI it targets: 0.3 for its run export, 0.2 for std's own I/O.
+    let out = env.kiln(&["inspect", wasm]).run().success();
+    assert!(
+        out.stdout.contains("targets: WASI 0.2, WASI 0.3\n")
+            || out.stdout.contains("targets: WASI 0.3\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("export wasi:cli/run@0.3."),
+        "{}",
+        out.stdout
+    );
+    let json = env
+        .kiln(&["inspect", wasm, "--message-format", "json"])
+        .run()
+        .success()
+        .json_event("inspect");
+    assert!(
+        json["wasi"].as_array().unwrap().contains(&"0.3".into()),
+        "{json}"
+    );
     // Environment variables only when granted.
     let out = env
         .kiln(&["run", "--env", "GREETING=Howdy", wasm, "--", "partner"])

@@ -111,6 +111,11 @@ fn print_human(shell: &Shell, shown: &str, info: &Inspection) {
         human_size(info.size as u64)
     ));
     if let Some(world) = &info.world {
+        let versions = world.wasi_versions();
+        if !versions.is_empty() {
+            let shown: Vec<String> = versions.iter().map(|v| format!("WASI {v}")).collect();
+            shell.result(format_args!("targets: {}", shown.join(", ")));
+        }
         shell.result("world:");
         for import in &world.imports {
             shell.result(format_args!("  import {import}"));
@@ -166,6 +171,7 @@ fn to_json(path: &Path, info: &Inspection) -> serde_json::Value {
         "path": path,
         "kind": kind_name(info.kind),
         "size": info.size,
+        "wasi": info.world.as_ref().map(|w| w.wasi_versions()),
         "imports": info.world.as_ref().map(|w| w.imports.clone()),
         "exports": info.world.as_ref().map(|w| w.exports.clone()),
         "modules": info.modules.iter().map(|m| json!({ "path": m.path.0, "size": m.size })).collect::<Vec<_>>(),
