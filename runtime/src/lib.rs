@@ -618,35 +618,38 @@ impl Runtime {
                 .limit_error(limits)
                 .unwrap_or_else(|| Error::Instantiate(format!("{e:#}")))
         };
-        let result = match world {
-            CommandWorld::P2 => {
-                let command =
-                    match Command::instantiate_async(&mut store, &loaded.component, &linker).await {
+        let result =
+            match world {
+                CommandWorld::P2 => {
+                    let command =
+                        match Command::instantiate_async(&mut store, &loaded.component, &linker)
+                            .await
+                        {
+                            Ok(command) => command,
+                            Err(e) => return Err(instantiate_error(&store, e)),
+                        };
+                    let run = command.wasi_cli_run().call_run(&mut store);
+                    with_timeout(limits.timeout, run).await?
+                }
+                CommandWorld::P3 => {
+                    let command = match wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                        &mut store,
+                        &loaded.component,
+                        &linker,
+                    )
+                    .await
+                    {
                         Ok(command) => command,
                         Err(e) => return Err(instantiate_error(&store, e)),
                     };
-                let run = command.wasi_cli_run().call_run(&mut store);
-                with_timeout(limits.timeout, run).await?
-            }
-            CommandWorld::P3 => {
-                let command = match wasmtime_wasi::p3::bindings::Command::instantiate_async(
-                    &mut store,
-                    &loaded.component,
-                    &linker,
-                )
-                .await
-                {
-                    Ok(command) => command,
-                    Err(e) => return Err(instantiate_error(&store, e)),
-                };
-                // The async `run` export, driven by the store's event loop until it returns
-                // (tasks it spawned may still be pending then; they end with the store).
-                let run = store.run_concurrent(async move |store| {
-                    command.wasi_cli_run().call_run(store).await
-                });
-                with_timeout(limits.timeout, run).await?.and_then(|r| r)
-            }
-        };
+                    // The async `run` export, driven by the store's event loop until it returns
+                    // (tasks it spawned may still be pending then; they end with the store).
+                    let run = store.run_concurrent(async move |store| {
+                        command.wasi_cli_run().call_run(store).await
+                    });
+                    with_timeout(limits.timeout, run).await?.and_then(|r| r)
+                }
+            };
         match result {
             Ok(Ok(())) => Ok(ExitStatus { code: 0 }),
             Ok(Err(())) => Ok(ExitStatus { code: 1 }),
