@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = kc::inspect(data);
     let _ = kc::wit(data);
     if let Ok(stripped) = kc::strip(data, &kc::StripOptions { keep_names: false }) {
-        assert_eq!(kc::validate(&stripped).ok(), Some(kind), "strip broke validity");
+        assert_eq!(
+            kc::validate(&stripped).ok(),
+            Some(kind),
+            "strip broke validity"
+        );
     }
     if let Ok(Some(archive)) = kc::find_archive(data) {
         let _ = kiln_vfs_archive::Archive::parse(&archive).map(|a| a.walk().count());

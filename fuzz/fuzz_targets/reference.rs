@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(reference) = text.parse::<Reference>() {
         // What kiln prints, it reads back as the same reference.
-        let again: Reference = reference.to_string().parse().expect("a printed reference parses");
+        let again: Reference = reference
+            .to_string()
+            .parse()
+            .expect("a printed reference parses");
         assert_eq!(again.to_string(), reference.to_string());
     }
 });
