@@ -210,7 +210,9 @@ mod tests {
                 "c-cli",
                 "go-cli",
                 "rust-cli",
+                "rust-cli-p3",
                 "rust-http",
+                "rust-http-p3",
                 "rust-lib",
                 "tinygo-cli"
             ]
