@@ -67,6 +67,16 @@ pub enum BundleError {
         /// The type checker's explanation.
         reason: String,
     },
+    /// The guest reads files through WASI 0.3's `wasi:filesystem`, which the vfs does not
+    /// serve (it serves WASI 0.2's): its reads would go to the host and never see the bundle.
+    #[error(
+        "the component imports `{import}` (WASI 0.3); bundled files are served through WASI \
+         0.2's `wasi:filesystem`, so its reads would not see them"
+    )]
+    Wasi03Filesystem {
+        /// The guest's import, e.g. `wasi:filesystem/types@0.3.2`.
+        import: String,
+    },
     /// Composition failed (a kiln bug, or a component wac-graph cannot read).
     #[error("composing the vfs with the component failed: {0}")]
     Compose(String),
@@ -439,6 +449,9 @@ pub fn wasi_versions<'a>(imports: impl IntoIterator<Item = &'a str>) -> BTreeMap
         if let Some((package, version)) = split_interface(name)
             && package.starts_with("wasi:")
             && let Some(version) = version
+            // The vfs is a WASI 0.2 component: only the guest's 0.2 versions name its packages
+            // (a WASI 0.3 guest imports 0.3 packages too, which the vfs never stands in for).
+            && version.starts_with("0.2.")
         {
             versions
                 .entry(package.to_string())
@@ -458,9 +471,20 @@ fn split_interface(name: &str) -> Option<(&str, Option<&str>)> {
     Some((package, version))
 }
 
-/// The name without its `@version`.
-fn unversioned(name: &str) -> &str {
-    name.split_once('@').map_or(name, |(path, _)| path)
+/// The name an interface is matched by: its path and its semver-compatible track
+/// (`wasi:cli/stdout@0.2.6` → `wasi:cli/stdout@0.2`; `@1.2.0` → `@1`), so the vfs's WASI 0.2
+/// exports stand in for a guest's 0.2 imports of any patch version, never for its WASI 0.3
+/// imports (other types altogether).
+fn compat_key(name: &str) -> String {
+    let Some((path, version)) = name.split_once('@') else {
+        return name.to_string();
+    };
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("{path}@0.{minor}"),
+        (Some(major), _) => format!("{path}@{major}"),
+        _ => name.to_string(),
+    }
 }
 
 /// Makes the vfs component: [`embed_archive`], then renames the WASI package versions of the
@@ -547,7 +571,7 @@ pub fn compose(guest: &[u8], vfs: &[u8]) -> Result<Vec<u8>, Error> {
     let vfs_exports: HashMap<String, (String, ItemKind)> = graph.types()[vfs_world]
         .exports
         .iter()
-        .map(|(name, kind)| (unversioned(name).to_string(), (name.clone(), *kind)))
+        .map(|(name, kind)| (compat_key(name), (name.clone(), *kind)))
         .collect();
     let guest_imports: Vec<(String, ItemKind)> = graph.types()[guest_world]
         .imports
@@ -555,9 +579,18 @@ pub fn compose(guest: &[u8], vfs: &[u8]) -> Result<Vec<u8>, Error> {
         .map(|(name, kind)| (name.clone(), *kind))
         .collect();
 
-    // Refuse, before building anything, a host import whose types use a vfs interface.
+    // Refuse, before building anything, files read through WASI 0.3 (not served by the vfs),
+    // and a host import whose types use a vfs interface.
+    if let Some((name, _)) = guest_imports.iter().find(|(name, _)| {
+        name.starts_with("wasi:filesystem/") && compat_key(name).ends_with("@0.3")
+    }) {
+        return Err(BundleError::Wasi03Filesystem {
+            import: name.clone(),
+        }
+        .into());
+    }
     for (name, kind) in &guest_imports {
-        if vfs_exports.contains_key(unversioned(name)) {
+        if vfs_exports.contains_key(&compat_key(name)) {
             continue;
         }
         if let Some(shared) = shared_interface(graph.types(), *kind, &vfs_exports) {
@@ -576,7 +609,7 @@ pub fn compose(guest: &[u8], vfs: &[u8]) -> Result<Vec<u8>, Error> {
     // fewer of its functions (`wasi:clocks/wall-clock` only for the `datetime` type), so the
     // guest's type is the one that satisfies both.
     for (name, kind) in &guest_imports {
-        if !vfs_exports.contains_key(unversioned(name)) {
+        if !vfs_exports.contains_key(&compat_key(name)) {
             import(&mut graph, &mut outer_imports, name, *kind)?;
         }
     }
@@ -593,7 +626,7 @@ pub fn compose(guest: &[u8], vfs: &[u8]) -> Result<Vec<u8>, Error> {
     }
     let mut cache = Default::default();
     for (name, kind) in guest_imports {
-        let node = match vfs_exports.get(unversioned(&name)) {
+        let node = match vfs_exports.get(&compat_key(&name)) {
             Some((export, export_kind)) => {
                 let mut checker = SubtypeChecker::new(&mut cache);
                 if let Err(e) = checker.is_subtype(*export_kind, graph.types(), kind, graph.types())
@@ -662,7 +695,7 @@ fn shared_interface(
         for used in types[id].uses.values() {
             let used_id = used.interface;
             if let Some(name) = &types[used_id].id
-                && vfs_exports.contains_key(unversioned(name))
+                && vfs_exports.contains_key(&compat_key(name))
             {
                 return Some(name.clone());
             }

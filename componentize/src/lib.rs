@@ -216,13 +216,13 @@ pub struct WorldSummary {
 }
 
 impl WorldSummary {
-    /// The exported `wasi:cli/run` interface name (any 0.2.x version), if there is one.
-    /// Its presence makes the component a command (`wasi:cli/command`).
+    /// The exported `wasi:cli/run` interface name (any 0.2.x or 0.3.x version), if there is
+    /// one. Its presence makes the component a command (`wasi:cli/command`).
     pub fn command_export(&self) -> Option<&str> {
         self.exports
             .iter()
             .map(String::as_str)
-            .find(|e| is_interface(e, "wasi:cli/run"))
+            .find(|e| is_interface(e, "wasi:cli/run", &["@0.2.", "@0.3."]))
     }
 
     /// The WASI releases the component targets, by the versions of the `wasi:` interfaces it
@@ -252,21 +252,22 @@ impl WorldSummary {
         versions
     }
 
-    /// The exported `wasi:http/incoming-handler` interface name, if there is one. Its
-    /// presence makes the component an HTTP proxy (`wasi:http/proxy`).
+    /// The exported HTTP handler, if there is one: `wasi:http/incoming-handler@0.2.x` (the
+    /// `wasi:http/proxy` world) or `wasi:http/handler@0.3.x` (WASI 0.3's `wasi:http/service`).
     pub fn http_handler_export(&self) -> Option<&str> {
-        self.exports
-            .iter()
-            .map(String::as_str)
-            .find(|e| is_interface(e, "wasi:http/incoming-handler"))
+        self.exports.iter().map(String::as_str).find(|e| {
+            is_interface(e, "wasi:http/incoming-handler", &["@0.2."])
+                || is_interface(e, "wasi:http/handler", &["@0.3."])
+        })
     }
 }
 
-/// Whether `name` is `interface` at some 0.2.x version (or unversioned).
-fn is_interface(name: &str, interface: &str) -> bool {
+/// Whether `name` is `interface`, unversioned or at a version starting with one of
+/// `versions` (`@0.2.`).
+fn is_interface(name: &str, interface: &str, versions: &[&str]) -> bool {
     match name.strip_prefix(interface) {
         Some("") => true,
-        Some(version) => version.starts_with("@0.2."),
+        Some(version) => versions.iter().any(|v| version.starts_with(v)),
         None => false,
     }
 }
@@ -455,9 +456,11 @@ mod tests {
 
     #[test]
     fn interface_versions() {
-        assert!(is_interface("wasi:cli/run@0.2.0", "wasi:cli/run"));
-        assert!(is_interface("wasi:cli/run", "wasi:cli/run"));
-        assert!(!is_interface("wasi:cli/run@0.3.0", "wasi:cli/run"));
-        assert!(!is_interface("wasi:cli/runner@0.2.0", "wasi:cli/run"));
+        let p2 = &["@0.2."];
+        assert!(is_interface("wasi:cli/run@0.2.0", "wasi:cli/run", p2));
+        assert!(is_interface("wasi:cli/run", "wasi:cli/run", p2));
+        assert!(!is_interface("wasi:cli/run@0.3.0", "wasi:cli/run", p2));
+        assert!(is_interface("wasi:cli/run@0.3.0", "wasi:cli/run", &["@0.2.", "@0.3."]));
+        assert!(!is_interface("wasi:cli/runner@0.2.0", "wasi:cli/run", p2));
     }
 }

@@ -229,6 +229,9 @@ fn parse_count(s: &str, max: usize) -> Result<usize, String> {
         .ok_or_else(out_of_range)
 }
 
+/// The largest size [`parse_size`] accepts: 256 TiB (2^48 bytes).
+pub const MAX_SIZE: u64 = 1 << 48;
+
 /// Parses a size in bytes such as `64MiB`, `1 GiB`, `512KiB` or `1048576` (binary units are
 /// powers of 1024; `MB` and `GB` are powers of 1000, as `bytesize` reads them).
 ///
@@ -242,6 +245,11 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .map_err(|e| format!("`{s}` is not a size such as `64MiB` or `1GiB`: {e}"))?;
     if size.as_u64() == 0 {
         return Err(format!("`{s}` is zero; leave the limit out for no limit"));
+    }
+    // bytesize saturates what does not fit in a u64; anything past 256 TiB (a 64-bit CPU's
+    // address space) is a typo, not a limit.
+    if size.as_u64() > MAX_SIZE {
+        return Err(format!("`{s}` is out of range: a size is at most 256TiB"));
     }
     usize::try_from(size.as_u64()).map_err(|_| format!("`{s}` is too large for this machine"))
 }
@@ -521,6 +529,10 @@ mod tests {
         assert_eq!(parse_size("1 GiB").unwrap(), 1 << 30);
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("0").is_err());
+        // Saturated by bytesize, then refused rather than taken as "16 EiB".
+        let huge = parse_size("99999999999999999999TiB").unwrap_err();
+        assert!(huge.contains("at most 256TiB"), "{huge}");
+        assert_eq!(parse_size("256TiB").unwrap(), 1 << 48);
         assert!(parse_size("lots").is_err());
         assert_eq!(format_size(64 << 20), "64MiB");
         assert_eq!(format_size(1000), "1000B");

@@ -227,3 +227,20 @@ fn hostile_guests_in_an_executable_are_bounded() {
         out.stderr
     );
 }
+
+#[test]
+fn only_commands_are_packaged_as_executables() {
+    let env = Env::new();
+    let project = env.new_project("wordlib", &["--template", "rust-lib"]);
+    let out = env.kiln(&["build", "--exe"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains(
+            "cannot package `wordlib` as an executable: it does not export `wasi:cli/run`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!project.join("target/kiln/debug/wordlib").exists());
+    // The component itself was built, and is what it is.
+    assert!(project.join("target/kiln/debug/wordlib.wasm").is_file());
+}

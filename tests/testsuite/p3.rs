@@ -162,3 +162,66 @@ fn a_wasi_0_3_http_service_is_served_with_streaming_bodies_and_limits() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("Stopped after 4 requests"), "{stderr}");
 }
+
+/// The `rust-cli-p3` template with `--cat FILE`, read through Rust's std (WASI 0.2's
+/// `wasi:filesystem`), or through WASI 0.3's own filesystem when `p3_fs` is set.
+fn cat_guest(env: &Env, name: &str, p3_fs: bool) -> std::path::PathBuf {
+    let project = env.new_project(name, &["--template", "rust-cli-p3"]);
+    let lib = project.join("src/lib.rs");
+    let source = fs_err::read_to_string(&lib).unwrap();
+    let cat = if p3_fs {
+        r#"Some("--cat") => {
+                let dirs = wasip3::filesystem::preopens::get_directories();
+                print(format!("{} preopens\n", dirs.len())).await;
+                Ok(())
+            }
+            Some("--count") =>"#
+    } else {
+        r#"Some("--cat") => {
+                let text = std::fs::read_to_string(&args[1]).map_err(|_| ())?;
+                print(text).await;
+                Ok(())
+            }
+            Some("--count") =>"#
+    };
+    fs_err::write(&lib, source.replacen(r#"Some("--count") =>"#, cat, 1)).unwrap();
+    env.write(&format!("{name}/assets/note.txt"), "bundled for WASI 0.3\n");
+    let manifest = project.join("Kiln.toml");
+    let mut text = fs_err::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[bundle]]\nsource = \"assets\"\nmount = \"/assets\"\n");
+    fs_err::write(&manifest, text).unwrap();
+    project
+}
+
+#[test]
+fn bundled_files_reach_a_wasi_0_3_guest_through_std_and_0_3_filesystem_is_refused() {
+    let env = Env::new();
+    // std::fs is WASI 0.2's filesystem, which the vfs serves, beside the guest's 0.3 run.
+    let project = cat_guest(&env, "cat3", false);
+    env.kiln(&["build", "-q"]).cwd(&project).run().success();
+    let wasm = project.join("target/kiln/debug/cat3.wasm");
+    let out = env
+        .kiln(&[
+            "run",
+            wasm.to_str().unwrap(),
+            "--",
+            "--cat",
+            "/assets/note.txt",
+        ])
+        .run()
+        .success();
+    assert_eq!(out.stdout, "bundled for WASI 0.3\n");
+
+    // WASI 0.3's own filesystem would bypass the bundle: refused, saying why, nothing written.
+    let project = cat_guest(&env, "fs3", true);
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains("imports `wasi:filesystem/")
+            && out
+                .stderr
+                .contains("(WASI 0.3); bundled files are served through WASI 0.2"),
+        "{}",
+        out.stderr
+    );
+    assert!(!project.join("target/kiln/debug/fs3.wasm").exists());
+}

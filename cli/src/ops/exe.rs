@@ -78,6 +78,20 @@ pub fn package(
     } else {
         shell.status("Packaging", format_args!("{shown}"));
         let component = fs_err::read(&artifact.path)?;
+        // An executable runs `wasi:cli/run`: anything else would be packaged only to fail
+        // wherever it is copied to.
+        let world = kiln_componentize::describe(&component)
+            .with_context(|| format!("cannot package `{}`", artifact.name))?;
+        if world.command_export().is_none() {
+            return Err(crate::errors::hinted(
+                format!(
+                    "cannot package `{}` as an executable: it does not export `wasi:cli/run`, so it is not a command",
+                    artifact.name
+                ),
+                "`--exe` (and `[package] exe`) is for `wasi:cli/command` components; \
+                 serve an HTTP component with `kiln serve`",
+            ));
+        }
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: None,
             fuel: settings.fuel_metering,

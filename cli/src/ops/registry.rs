@@ -205,7 +205,11 @@ impl Progress for ShellProgress<'_> {
 
 /// `sha256:0123456789ab`.
 pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(19)]
+    // By characters, not bytes: a digest that is shown before it is checked may hold any.
+    digest
+        .char_indices()
+        .nth(19)
+        .map_or(digest, |(end, _)| &digest[..end])
 }
 
 /// Whether stdin is a terminal (for prompts).
