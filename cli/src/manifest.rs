@@ -225,6 +225,9 @@ pub struct Build {
     pub default_features: bool,
     /// Which binary target to build when the package has several.
     pub bin: Option<String>,
+    /// Rust: the compilation target, `wasm32-wasip2` (the default; WASI 0.2 and, with the
+    /// `wasip3` crate, 0.3 components) or `wasm32-wasip3` (rustup from Rust 1.100).
+    pub target: Option<Spanned<String>>,
     /// C: source globs relative to the project (default `["src/**/*.c"]`).
     #[serde(default)]
     pub sources: Vec<String>,
@@ -258,6 +261,7 @@ impl Default for Build {
             features: Vec::new(),
             default_features: true,
             bin: None,
+            target: None,
             sources: Vec::new(),
             include: Vec::new(),
             defines: Vec::new(),
@@ -352,6 +356,24 @@ impl Manifest {
             && let Err(why) = validate_name(name.get_ref())
         {
             return Err(error(Some(name.span()), Some("package.name".into()), why));
+        }
+        if let Some(target) = &manifest.build.target
+            && !crate::toolchain::rust::TARGETS.contains(&target.get_ref().as_str())
+        {
+            let message = format!(
+                "`{}` is not a target kiln builds Rust for: expected one of {}",
+                target.get_ref(),
+                crate::toolchain::rust::TARGETS
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Err(error(
+                Some(target.span()),
+                Some("build.target".into()),
+                message,
+            ));
         }
         if let Some(license) = &manifest.package.license
             && let Err(why) = kiln_componentize::check_license(license.get_ref())

@@ -460,7 +460,11 @@ mod tests {
         assert!(is_interface("wasi:cli/run@0.2.0", "wasi:cli/run", p2));
         assert!(is_interface("wasi:cli/run", "wasi:cli/run", p2));
         assert!(!is_interface("wasi:cli/run@0.3.0", "wasi:cli/run", p2));
-        assert!(is_interface("wasi:cli/run@0.3.0", "wasi:cli/run", &["@0.2.", "@0.3."]));
+        assert!(is_interface(
+            "wasi:cli/run@0.3.0",
+            "wasi:cli/run",
+            &["@0.2.", "@0.3."]
+        ));
         assert!(!is_interface("wasi:cli/runner@0.2.0", "wasi:cli/run", p2));
     }
 }

@@ -266,3 +266,73 @@ fn bundled_files_reach_a_wasi_0_3_guest_through_std_and_0_3_filesystem_is_refuse
     );
     assert!(!project.join("target/kiln/debug/fs3.wasm").exists());
 }
+
+/// Whether rustc has the `wasm32-wasip3` standard library (rustup from Rust 1.100).
+fn has_wasip3_target() -> bool {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::path::Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-wasip3/lib")
+        .is_dir()
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // the one line saying the wasm32-wasip3 build was skipped
+fn build_target_selects_wasm32_wasip3_or_says_how_to_get_it() {
+    let env = Env::new();
+    let project = env.new_project("native3", &["--template", "rust-cli-p3"]);
+    let manifest = project.join("Kiln.toml");
+    let original = fs_err::read_to_string(&manifest).unwrap();
+
+    fs_err::write(
+        &manifest,
+        format!("{original}\n[build]\ntarget = \"wasm32-wasip9\"\n"),
+    )
+    .unwrap();
+    let out = env.kiln(&["build"]).cwd(&project).run().code(1);
+    assert!(
+        out.stderr.contains(
+            "Kiln.toml:8:10: `wasm32-wasip9` is not a target kiln builds Rust for: expected one of \
+             `wasm32-wasip2`, `wasm32-wasip3` (at key `build.target`)"
+        ),
+        "{}",
+        out.stderr
+    );
+
+    fs_err::write(
+        &manifest,
+        format!("{original}\n[build]\ntarget = \"wasm32-wasip3\"\n"),
+    )
+    .unwrap();
+    let out = env.kiln(&["build"]).cwd(&project).run();
+    if has_wasip3_target() {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = env
+            .kiln(&["run", "-q", "--", "native"])
+            .cwd(&project)
+            .run()
+            .success();
+        assert_eq!(out.stdout, "Hello, native!\n");
+    } else {
+        // Not installed here (Rust 1.95): the error says so and gives the rustup line.
+        eprintln!(
+            "skipped building for wasm32-wasip3: not installed; its error is checked instead"
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("the `wasm32-wasip3` target is not installed for the Rust toolchain"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("rustup target add wasm32-wasip3"),
+            "{}",
+            out.stderr
+        );
+        assert!(!project.join("target/kiln/debug/native3.wasm").exists());
+    }
+}

@@ -23,6 +23,18 @@ use crate::shell::{MessageFormat, Shell};
 /// The Rust target kiln builds for.
 pub const TARGET: &str = "wasm32-wasip2";
 
+/// The targets `[build] target` may name: [`TARGET`], and `wasm32-wasip3` (WASI 0.3 natively;
+/// in rustup from Rust 1.100).
+pub const TARGETS: [&str; 2] = [TARGET, "wasm32-wasip3"];
+
+/// The Rust target a build uses: `[build] target`, else [`TARGET`].
+fn target_of(build: &Build) -> &str {
+    build
+        .target
+        .as_ref()
+        .map_or(TARGET, |t| t.get_ref().as_str())
+}
+
 /// What a Rust build produced.
 #[derive(Debug)]
 pub struct RustBuild {
@@ -58,8 +70,8 @@ struct Selected {
     is_lib: bool,
 }
 
-/// Checks that rustc has the `wasm32-wasip2` standard library installed.
-fn check_target(root: &Path) -> anyhow::Result<()> {
+/// Checks that rustc has the standard library of `target` installed.
+fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
     let output = Command::new(crate::env_vars::rustc())
         .args(["--print", "sysroot"])
         .current_dir(root)
@@ -74,17 +86,23 @@ fn check_target(root: &Path) -> anyhow::Result<()> {
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     if !sysroot
         .join("lib/rustlib")
-        .join(TARGET)
+        .join(target)
         .join("lib")
         .is_dir()
     {
+        let newer = if target == "wasm32-wasip3" {
+            " (rustup has it from Rust 1.100; older toolchains build WASI 0.3 components for \
+             `wasm32-wasip2` with the `wasip3` crate)"
+        } else {
+            ""
+        };
         return Err(hinted(
             format!(
-                "the `{TARGET}` target is not installed for the Rust toolchain at `{}`",
+                "the `{target}` target is not installed for the Rust toolchain at `{}`",
                 sysroot.display()
             ),
             format!(
-                "install it with:\n\n    rustup target add {TARGET}\n\n`kiln doctor` checks every toolchain kiln drives"
+                "install it with:\n\n    rustup target add {target}\n\n{newer}`kiln doctor` checks every toolchain kiln drives"
             ),
         ));
     }
@@ -217,7 +235,7 @@ pub fn build(
     let root = cargo_toml.parent().unwrap_or(Path::new("."));
     // Both spawn a process; run them side by side (a no-op build is mostly process start-up).
     let (target, selected) = std::thread::scope(|scope| {
-        let target = scope.spawn(|| check_target(root));
+        let target = scope.spawn(|| check_target(root, target_of(build)));
         let selected = select(cargo_toml, build);
         (
             target.join().expect("the target check does not panic"),
@@ -230,7 +248,7 @@ pub fn build(
     let mut cmd = Command::new(crate::env_vars::cargo());
     cmd.arg("build")
         .arg("--target")
-        .arg(TARGET)
+        .arg(target_of(build))
         .arg("--manifest-path")
         .arg(cargo_toml)
         .arg("--message-format=json-diagnostic-rendered-ansi")
@@ -352,8 +370,9 @@ pub fn build(
     shell.progress_finish();
     if !status.success() {
         bail!(
-            "could not compile `{}` for {TARGET} (cargo exited with {status})",
-            selected.cargo.name
+            "could not compile `{}` for {} (cargo exited with {status})",
+            selected.cargo.name,
+            target_of(build)
         );
     }
     let wasm = wasm.with_context(|| {
