@@ -3,7 +3,7 @@
 //!
 //! kiln sends its registry requests itself, over the same reqwest oci-client uses, because
 //! oci-client 0.17 reads bodies whole before any check and hands no response headers to its
-//! caller (see docs/architecture.md, "Registries"). oci-client still does the token exchange.
+//! caller (see docs/architecture.md, "Registries"). The token exchange is kiln's too.
 
 use std::time::{Duration, SystemTime};
 

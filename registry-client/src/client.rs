@@ -1,8 +1,9 @@
 //! Push and pull, with retries, verification and the cache.
 //!
-//! oci-client does the token exchange ([`Client::auth`]); every other request is kiln's own,
-//! over the same reqwest, so that kiln sees `Retry-After`, caps bodies while they stream, and
-//! never follows a layer's foreign `urls` unasked (see [`crate::http`]).
+//! Every request is kiln's own, over reqwest (the HTTP client oci-client uses), the token
+//! exchange included, so that kiln sees `Retry-After`, caps every body while it streams, and
+//! never follows a layer's foreign `urls` unasked (see [`crate::http`]). oci-client provides
+//! the types (references, manifests, credentials).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,11 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
+use oci_client::RegistryOperation;
+use oci_client::errors::{OciEnvelope, OciErrorCode};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, RegistryOperation};
 use oci_wasm::WasmConfig;
 
 use crate::artifact::sha256_digest;
@@ -111,7 +111,7 @@ pub struct Pulled {
     pub downloaded: u64,
 }
 
-/// What kiln sends as `Authorization`, learnt from oci-client's token exchange.
+/// What kiln sends as `Authorization`, learnt from the token exchange.
 #[derive(Clone, Default)]
 enum Authorization {
     #[default]
@@ -122,8 +122,6 @@ enum Authorization {
 
 /// The connection, made on first use.
 struct Connection {
-    /// oci-client, for the token exchange.
-    oci: Client,
     /// kiln's own requests.
     http: reqwest::Client,
     scheme: Scheme,
@@ -189,7 +187,6 @@ impl RegistryClient {
                     || (crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await);
                 let scheme = if plain { Scheme::Http } else { Scheme::Https };
                 Ok::<_, Error>(Connection {
-                    oci: build_client(scheme, &self.options)?,
                     http: build_http(&self.options)?,
                     scheme,
                 })
@@ -723,12 +720,8 @@ impl RegistryClient {
         };
         let connection = self.connection().await?;
         let token = self
-            .retry(what, progress, || async {
-                connection
-                    .oci
-                    .auth(reference.oci(), self.credential.auth(), operation)
-                    .await
-                    .map_err(|e| self.classify(what, e))
+            .retry(what, progress, || {
+                self.exchange_token(connection, reference, operation, what)
             })
             .await?;
         let authorization = match (token, self.credential.auth()) {
@@ -744,6 +737,93 @@ impl RegistryClient {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = authorization;
         Ok(())
+    }
+
+    /// The registry's token exchange (the Docker/OCI bearer-token flow, as oci-client does it,
+    /// but with kiln's bounds): `GET /v2/` unauthenticated; a `WWW-Authenticate: Bearer
+    /// realm=…,service=…` challenge sends kiln to the token service with the scope
+    /// `repository:<name>:pull` (or `pull,push`) and the basic credential, if any; its answer
+    /// is read up to [`MAX_TOKEN_BODY`] and its `token` (or `access_token`) used. No
+    /// challenge, or another scheme: no token (the caller then sends basic credentials or
+    /// nothing). A static bearer credential is the token. 429 and 5xx are retried with their
+    /// `Retry-After`, as every other request.
+    async fn exchange_token(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        operation: RegistryOperation,
+        what: &str,
+    ) -> Result<Option<String>, Failure> {
+        if let RegistryAuth::Bearer(token) = self.credential.auth() {
+            return Ok(Some(token.clone()));
+        }
+        let scheme = match connection.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        let registry = reference.oci().resolve_registry().to_string();
+        let probe = connection
+            .http
+            .get(format!("{scheme}://{registry}/v2/"))
+            .send()
+            .await
+            .map_err(|e| self.classify_transport(what, &e))?;
+        let challenge = probe
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(bearer_challenge);
+        drop(probe);
+        let Some((realm, service)) = challenge else {
+            return Ok(None);
+        };
+        let scope = match operation {
+            RegistryOperation::Pull => format!("repository:{}:pull", reference.repository()),
+            RegistryOperation::Push => format!("repository:{}:pull,push", reference.repository()),
+        };
+        let mut query = vec![("scope", scope)];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let mut request = connection.http.get(&realm).query(&query);
+        if let RegistryAuth::Basic(user, password) = self.credential.auth() {
+            request = request.basic_auth(user, Some(password));
+        }
+        let answer = self
+            .send(what, "the token service", request, &[200])
+            .await?;
+        let body = match read_capped(std::pin::pin!(answer.bytes_stream()), MAX_TOKEN_BODY)
+            .await
+            .map_err(|e| self.classify_transport(what, &e))?
+        {
+            Capped::Body(body) => body,
+            Capped::TooLarge => {
+                return Err(Failure::Fatal(Error::TooLarge {
+                    what: format!("the token service's answer for {registry}"),
+                    limit: MAX_TOKEN_BODY,
+                    detail: "the download was cut off there".into(),
+                }));
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let parsed: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            Failure::Fatal(Error::Registry {
+                operation: what.to_string(),
+                message: format!("the token service's answer is not a token: {e}"),
+            })
+        })?;
+        match parsed.token.or(parsed.access_token) {
+            Some(token) => Ok(Some(token)),
+            None => Err(Failure::Fatal(Error::Registry {
+                operation: what.to_string(),
+                message: "the token service's answer holds no `token`".into(),
+            })),
+        }
     }
 
     /// Runs `attempt` until it succeeds, fails fatally, or the policy's attempts run out.
@@ -887,59 +967,10 @@ impl RegistryClient {
             })
         }
     }
-
-    /// Sorts an `oci_client` error (of the token exchange) into retry-worthy or not.
-    fn classify(&self, operation: &str, error: OciDistributionError) -> Failure {
-        let unauthorized = || {
-            Failure::Fatal(Error::Unauthorized {
-                registry: self.registry.clone(),
-                credentials: self.credential.source.to_string(),
-                operation: operation.to_string(),
-            })
-        };
-        match error {
-            OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_) => unauthorized(),
-            OciDistributionError::ServerError {
-                code: 401 | 403, ..
-            } => unauthorized(),
-            OciDistributionError::ServerError { code, message, .. }
-                if code == 429 || code >= 500 =>
-            {
-                Failure::Transient {
-                    message: format!("HTTP {code}{}", brief(&message)),
-                    at_least: if code == 429 {
-                        Duration::from_secs(1)
-                    } else {
-                        Duration::ZERO
-                    },
-                    retry_after: None,
-                }
-            }
-            OciDistributionError::RequestError(e) => {
-                if e.status()
-                    .is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403)
-                {
-                    return unauthorized();
-                }
-                if e.status()
-                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
-                {
-                    return Failure::transient(error_chain(&e));
-                }
-                self.classify_transport(operation, &e)
-            }
-            OciDistributionError::IoError(e) => Failure::transient(e.to_string()),
-            other => Failure::Fatal(Error::Registry {
-                operation: operation.to_string(),
-                message: other.to_string(),
-            }),
-        }
-    }
 }
 
-/// The reqwest client for kiln's own requests: the TLS roots, timeouts and user agent of
-/// oci-client's ([`build_client`]).
+/// The reqwest client for all of kiln's registry requests, the token exchange included: the
+/// extra TLS roots, timeouts (10 s to connect, 60 s per read) and kiln's user agent.
 fn build_http(options: &ClientOptions) -> Result<reqwest::Client, Error> {
     let setup = |e: reqwest::Error| Error::Registry {
         operation: "setting up the HTTP client".into(),
@@ -1045,32 +1076,6 @@ async fn speaks_tls(registry: &str) -> bool {
     }
 }
 
-fn build_client(scheme: Scheme, options: &ClientOptions) -> Result<Client, Error> {
-    let root_certificates = options
-        .root_certificates
-        .iter()
-        .map(|pem| oci_client::client::Certificate {
-            encoding: oci_client::client::CertificateEncoding::Pem,
-            data: pem.clone(),
-        })
-        .collect();
-    let config = ClientConfig {
-        protocol: match scheme {
-            Scheme::Https => ClientProtocol::Https,
-            Scheme::Http => ClientProtocol::Http,
-        },
-        extra_root_certificates: root_certificates,
-        user_agent: USER_AGENT,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        ..ClientConfig::default()
-    };
-    Client::try_from(config).map_err(|e| Error::Registry {
-        operation: "setting up the HTTP client".into(),
-        message: e.to_string(),
-    })
-}
-
 /// The blob in 4 MiB pieces, the unit of upload progress.
 fn pieces(data: &Bytes) -> Vec<Bytes> {
     const PIECE: usize = 4 * 1024 * 1024;
@@ -1112,6 +1117,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The most of a token service's answer kiln reads: 64 KiB (a JWT is a few KiB).
+const MAX_TOKEN_BODY: u64 = 64 * 1024;
+
+/// The realm and service of a `Bearer` challenge in a `WWW-Authenticate` value (RFC 6750 §3,
+/// parsed with `http-auth`), if it has one with a realm.
+fn bearer_challenge(value: &str) -> Option<(String, Option<String>)> {
+    http_auth::ChallengeParser::new(value)
+        .filter_map(Result::ok)
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|c| {
+            let param = |name: &str| {
+                c.params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            Some((param("realm")?, param("service")))
+        })
 }
 
 #[cfg(test)]
@@ -1164,5 +1189,25 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts.concat(), data.to_vec());
         assert!(pieces(&Bytes::new()).is_empty());
+    }
+
+    #[test]
+    fn bearer_challenges_are_read_with_their_realm_and_service() {
+        assert_eq!(
+            super::bearer_challenge(
+                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#
+            ),
+            Some((
+                "https://auth.example/token".into(),
+                Some("registry.example".into())
+            ))
+        );
+        assert_eq!(
+            super::bearer_challenge(r#"Basic realm="x", Bearer realm="https://t/token""#),
+            Some(("https://t/token".into(), None))
+        );
+        assert_eq!(super::bearer_challenge(r#"Basic realm="registry""#), None);
+        assert_eq!(super::bearer_challenge("Bearer service=\"no-realm\""), None);
+        assert_eq!(super::bearer_challenge("\u{1b}[2J garbage"), None);
     }
 }

@@ -8,8 +8,8 @@
 //!
 //! - [`Artifact::package`] turns component bytes into that artifact, reproducibly: the same
 //!   component, annotations and `created` time give the same manifest digest.
-//! - [`RegistryClient`] pushes and pulls artifacts (oci-client for the token exchange, its
-//!   reqwest for the rest), retrying transient failures ([`RetryPolicy`]) and honouring
+//! - [`RegistryClient`] pushes and pulls artifacts (every request, the token exchange
+//!   included, over oci-client's reqwest), retrying transient failures ([`RetryPolicy`]) and honouring
 //!   `Retry-After` up to [`MAX_RETRY_AFTER`], verifying every manifest and blob against its
 //!   digest and declared size, reading no answer past its bound ([`MAX_MANIFEST_SIZE`],
 //!   [`MAX_CONFIG_SIZE`], [`MAX_ERROR_BODY`]) and keeping pulled content in a

@@ -1088,3 +1088,37 @@ fn foreign_layer_urls_are_fetched_only_when_allowed() {
     assert_eq!(proxy.matching("GET", "/foreign/").len(), 1);
     assert_eq!(sha256_file(&env.path("out.wasm")), sha256_file(&wasm));
 }
+
+#[test]
+fn an_endless_token_service_answer_is_cut_off() {
+    let env = Env::new();
+    let registry = Registry::open();
+    let gate = FaultProxy::with_bearer_and_rules(
+        &registry,
+        "kiln-T0ken",
+        &["GET ^/token endless:200 always"],
+    );
+    let (project, _) = hello(&env);
+    let reference = format!("{}/demo/hello:1", gate.addr);
+    let out = env
+        .kiln(&["publish", &reference])
+        .cwd(&project)
+        .env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("the token service's answer for")
+            && out
+                .stderr
+                .contains("is larger than kiln's limit of 65536 bytes"),
+        "{}",
+        out.stderr
+    );
+    let sent = gate.endless_sent("/token");
+    assert!(
+        !sent.is_empty() && sent.iter().all(|&n| n < 64 << 20),
+        "{sent:?}"
+    );
+    assert_eq!(registry.tags("demo/hello"), None);
+}

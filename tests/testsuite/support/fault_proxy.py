@@ -107,6 +107,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(body)
         if self.path.startswith("/token"):
+            action = pick(self.command, self.path)
+            if action and action.startswith("endless:"):
+                self.endless(int(action.split(":")[1]), action)
+                return False
             expected = "Basic " + base64.b64encode(args.bearer.encode()).decode()
             if self.headers.get("Authorization") == expected:
                 answer(200, json.dumps({"token": args.static_token}).encode(),

@@ -261,8 +261,18 @@ impl FaultProxy {
     /// A token-auth front for `upstream`: a bearer challenge whose token service accepts
     /// [`USER`]/[`PASSWORD`] and hands out `token`, which is also accepted as is.
     pub fn with_bearer(upstream: &Registry, token: &str) -> FaultProxy {
+        Self::with_bearer_and_rules(upstream, token, &[])
+    }
+
+    /// [`FaultProxy::with_bearer`] with fault `rules`, which apply to the token service's
+    /// `/token` too.
+    pub fn with_bearer_and_rules(upstream: &Registry, token: &str, rules: &[&str]) -> FaultProxy {
         let user = format!("{USER}:{PASSWORD}");
-        FaultProxy::spawn(upstream, &[], &["--bearer", &user, "--static-token", token])
+        FaultProxy::spawn(
+            upstream,
+            rules,
+            &["--bearer", &user, "--static-token", token],
+        )
     }
 
     fn spawn(upstream: &Registry, rules: &[&str], extra: &[&str]) -> FaultProxy {
