@@ -514,38 +514,14 @@ impl Handler {
                     .call_handle(&mut store, incoming, out)
                     .await
             };
-            let result = match limits.timeout {
-                Some(limit) => match tokio::time::timeout(limit, work).await {
-                    Ok(result) => result,
-                    Err(_) => return Err(Error::Timeout { limit }),
-                },
-                None => work.await,
-            };
+            let result = crate::with_timeout(limits.timeout, work).await?;
             result.map_err(|e| runtime.guest_error(&e, &limits, store.data()))
         });
 
-        match receiver.await {
-            Ok(Ok(response)) => Ok((response, task)),
-            Ok(Err(code)) => {
-                let _ = task.await;
-                Err(Error::Trap {
-                    trap: format!("the guest answered with an error: {code:?}"),
-                    backtrace: String::new(),
-                })
-            }
-            // The guest ended without setting a response.
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(Error::Trap {
-                    trap: "the guest returned without sending a response".into(),
-                    backtrace: String::new(),
-                }),
-                Ok(Err(error)) => Err(error),
-                Err(join) => Err(Error::Trap {
-                    trap: format!("the request task failed: {join}"),
-                    backtrace: String::new(),
-                }),
-            },
-        }
+        let head = receiver
+            .await
+            .map(|r| r.map_err(|code| format!("{code:?}")));
+        response_head(head, task).await
     }
 
     /// Runs a WASI 0.3 guest for one request in a fresh instance: `handle` is called inside
@@ -602,36 +578,10 @@ impl Handler {
                     })
                     .await?
             };
-            let result = match limits.timeout {
-                Some(limit) => match tokio::time::timeout(limit, work).await {
-                    Ok(result) => result,
-                    Err(_) => return Err(Error::Timeout { limit }),
-                },
-                None => work.await,
-            };
+            let result = crate::with_timeout(limits.timeout, work).await?;
             result.map_err(|e| runtime.guest_error(&e, &limits, store.data()))
         });
-        match head_rx.await {
-            Ok(Ok(response)) => Ok((response, task)),
-            Ok(Err(code)) => {
-                let _ = task.await;
-                Err(Error::Trap {
-                    trap: format!("the guest answered with an error: {code}"),
-                    backtrace: String::new(),
-                })
-            }
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(Error::Trap {
-                    trap: "the guest returned without sending a response".into(),
-                    backtrace: String::new(),
-                }),
-                Ok(Err(error)) => Err(error),
-                Err(join) => Err(Error::Trap {
-                    trap: format!("the request task failed: {join}"),
-                    backtrace: String::new(),
-                }),
-            },
-        }
+        response_head(head_rx.await, task).await
     }
 }
 
@@ -659,5 +609,45 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for UntilDropped<B> {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// What the guest's response head came to: the response and the task still running the
+/// guest (its body may be streaming), or why no response came — the guest's error code, a
+/// return without a response, or the task's own failure.
+async fn response_head(
+    head: Result<
+        Result<hyper::Response<HyperOutgoingBody>, String>,
+        tokio::sync::oneshot::error::RecvError,
+    >,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+) -> Result<
+    (
+        hyper::Response<HyperOutgoingBody>,
+        tokio::task::JoinHandle<Result<(), Error>>,
+    ),
+    Error,
+> {
+    match head {
+        Ok(Ok(response)) => Ok((response, task)),
+        Ok(Err(code)) => {
+            let _ = task.await;
+            Err(Error::Trap {
+                trap: format!("the guest answered with an error: {code}"),
+                backtrace: String::new(),
+            })
+        }
+        // The guest ended without setting a response.
+        Err(_) => match task.await {
+            Ok(Ok(())) => Err(Error::Trap {
+                trap: "the guest returned without sending a response".into(),
+                backtrace: String::new(),
+            }),
+            Ok(Err(error)) => Err(error),
+            Err(join) => Err(Error::Trap {
+                trap: format!("the request task failed: {join}"),
+                backtrace: String::new(),
+            }),
+        },
     }
 }
