@@ -147,6 +147,70 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Where the signature that verified `manifest_digest` with the key `key` (a
+    /// [`crate::PublicKey::fingerprint`]) is kept:
+    /// `<root>/signatures/<manifest hex>/<key hex>.json`.
+    fn verified_path(&self, manifest_digest: &str, key: &str) -> Option<PathBuf> {
+        crate::reference::check_digest(manifest_digest).ok()?;
+        crate::reference::check_digest(key).ok()?;
+        Some(
+            self.root
+                .join("signatures")
+                .join(manifest_digest.strip_prefix("sha256:")?)
+                .join(format!("{}.json", key.strip_prefix("sha256:")?)),
+        )
+    }
+
+    /// The signature kept by [`Self::put_verified`], if any. It is data, not a verdict: the
+    /// caller verifies it again before trusting it.
+    pub(crate) fn verified(
+        &self,
+        manifest_digest: &str,
+        key: &str,
+    ) -> Option<crate::signature::StoredSignature> {
+        let path = self.verified_path(manifest_digest, key)?;
+        let bytes = fs_err::read(path).ok()?;
+        if bytes.len() as u64 > 2 * crate::signature::MAX_PAYLOAD_SIZE {
+            return None;
+        }
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Keeps `signature`, which verified `manifest_digest` with `key`, so that a later pull
+    /// of that digest with that key needs no request for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the cache cannot be written.
+    pub(crate) fn put_verified(
+        &self,
+        manifest_digest: &str,
+        key: &str,
+        signature: &crate::signature::StoredSignature,
+    ) -> Result<(), Error> {
+        let Some(dest) = self.verified_path(manifest_digest, key) else {
+            return Ok(());
+        };
+        let tmp = self.root.join("tmp");
+        create_private_dir(&tmp)?;
+        if let Some(dir) = dest.parent() {
+            create_private_dir(dir)?;
+        }
+        let mut file = tempfile::NamedTempFile::new_in(&tmp)
+            .map_err(Error::io("cannot create a file in", &tmp))?;
+        let json = serde_json::to_vec(signature).unwrap_or_default();
+        file.write_all(&json)
+            .map_err(Error::io("cannot write", file.path()))?;
+        file.persist(&dest).map_err(|e| Error::Io {
+            action: "cannot move a signature into",
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        Ok(())
+    }
+}
+
 /// Creates `dir` and its missing parents, owner-only (0700) on Unix: what is cached is read
 /// back as trusted once verified, so other users have no business in it.
 fn create_private_dir(dir: &Path) -> Result<(), Error> {

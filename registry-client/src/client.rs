@@ -20,6 +20,7 @@ use oci_wasm::WasmConfig;
 
 use crate::artifact::sha256_digest;
 use crate::bounds::{Capped, MAX_CONFIG_SIZE, parse_retry_after, read_capped, read_error_body};
+use crate::signature::{self, PublicKey, SigningKey, Verified};
 use crate::{
     Artifact, BlobKind, Cache, Credential, Error, MAX_MANIFEST_SIZE, Progress, Reference,
     media_types,
@@ -87,6 +88,19 @@ pub struct Pushed {
     pub digest: String,
     /// Bytes uploaded (0 when the registry already had every blob).
     pub uploaded: u64,
+}
+
+/// The result of [`RegistryClient::sign`].
+#[derive(Debug, Clone)]
+pub struct SignaturePushed {
+    /// The signature manifest's reference: `registry/repository:sha256-<hex>.sig`.
+    pub reference: String,
+    /// The digest of the signature manifest as it is now.
+    pub digest: String,
+    /// Whether the registry held this very signature already (then nothing was written).
+    pub already_there: bool,
+    /// How many signatures the signature manifest holds now, this one included.
+    pub signatures: usize,
 }
 
 /// The result of [`RegistryClient::pull`].
@@ -310,55 +324,378 @@ impl RegistryClient {
         self.authenticate(reference, RegistryOperation::Push, progress)
             .await?;
         let connection = self.connection().await?;
-        let subject = reference.to_string();
         let mut uploaded = 0u64;
         for (kind, digest, data) in [
             (BlobKind::Layer, &artifact.layer_digest, &artifact.layer),
             (BlobKind::Config, &artifact.config_digest, &artifact.config),
         ] {
             progress.blob_started(kind, digest, data.len() as u64);
-            let operation = format!("checking for blob {}", short(digest));
-            let url = self.url(connection, reference, "blobs", digest);
-            let exists = self
-                .retry(&operation, progress, || async {
-                    let request = self.authorized(connection.http.head(&url));
-                    let response = self
-                        .send(&operation, &subject, request, &[200, 404])
-                        .await?;
-                    Ok(response.status().as_u16() == 200)
-                })
+            let sent = self
+                .ensure_blob(connection, reference, digest, data, progress)
                 .await?;
-            if exists {
-                progress.blob_finished(digest, false);
-                continue;
+            if sent {
+                uploaded = uploaded.saturating_add(data.len() as u64);
             }
-            let operation = format!("pushing blob {}", short(digest));
-            self.retry(&operation, progress, || {
-                self.upload_blob(connection, reference, &operation, digest, data, progress)
-            })
-            .await?;
-            uploaded = uploaded.saturating_add(data.len() as u64);
-            progress.blob_finished(digest, true);
+            progress.blob_finished(digest, sent);
         }
-        let operation = format!("pushing the manifest to {reference}");
         let tag = reference.tag().unwrap_or("latest");
-        let url = self.url(connection, reference, "manifests", tag);
-        self.retry(&operation, progress, || async {
-            let request = self
-                .authorized(connection.http.put(&url))
-                .header(reqwest::header::CONTENT_TYPE, media_types::MANIFEST)
-                .body(artifact.manifest.clone());
-            self.send(&operation, &subject, request, &[201])
-                .await
-                .map(drop)
-        })
-        .await?;
+        self.put_manifest(connection, reference, tag, &artifact.manifest, progress)
+            .await?;
         uploaded = uploaded.saturating_add(artifact.manifest.len() as u64);
         Ok(Pushed {
             reference: format!("{reference}@{}", artifact.manifest_digest),
             digest: artifact.manifest_digest.clone(),
             uploaded,
         })
+    }
+
+    /// Uploads the blob `digest` unless the registry has it; whether it was sent.
+    async fn ensure_blob(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        digest: &str,
+        data: &Bytes,
+        progress: &dyn Progress,
+    ) -> Result<bool, Error> {
+        let subject = reference.to_string();
+        let operation = format!("checking for blob {}", short(digest));
+        let url = self.url(connection, reference, "blobs", digest);
+        let exists = self
+            .retry(&operation, progress, || async {
+                let request = self.authorized(connection.http.head(&url));
+                let response = self
+                    .send(&operation, &subject, request, &[200, 404])
+                    .await?;
+                Ok(response.status().as_u16() == 200)
+            })
+            .await?;
+        if exists {
+            return Ok(false);
+        }
+        let operation = format!("pushing blob {}", short(digest));
+        self.retry(&operation, progress, || {
+            self.upload_blob(connection, reference, &operation, digest, data, progress)
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Puts an OCI image manifest at `tag`.
+    async fn put_manifest(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        tag: &str,
+        manifest: &Bytes,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
+        let subject = reference.to_string();
+        let operation = format!("pushing the manifest to {reference}");
+        let url = self.url(connection, reference, "manifests", tag);
+        self.retry(&operation, progress, || async {
+            let request = self
+                .authorized(connection.http.put(&url))
+                .header(reqwest::header::CONTENT_TYPE, media_types::MANIFEST)
+                .body(manifest.clone());
+            self.send(&operation, &subject, request, &[201])
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// Signs the manifest `manifest_digest`, pushed to `reference`, with `key`, and stores
+    /// the signature as cosign does: a simple signing payload naming the digest and
+    /// `registry/repository:tag`, in a layer of the OCI manifest at the tag
+    /// `sha256-<hex>.sig`. Signatures already there (by other keys, or by skopeo or cosign)
+    /// are kept; the same signature is not added twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotWasm`] when the signature tag holds something other than a signature
+    /// manifest (it is not overwritten), and the errors of a push.
+    pub async fn sign(
+        &self,
+        reference: &Reference,
+        manifest_digest: &str,
+        key: &SigningKey,
+        progress: &dyn Progress,
+    ) -> Result<SignaturePushed, Error> {
+        let tag = signature::signature_tag(manifest_digest)?;
+        let signatures_at = reference.with_tag(&tag)?;
+        let identity = match reference.tag() {
+            Some(t) => format!("{}/{}:{t}", reference.registry(), reference.repository()),
+            None => format!("{}/{}", reference.registry(), reference.repository()),
+        };
+        let payload = Bytes::from(signature::Payload::new(manifest_digest, &identity).to_bytes());
+        let signed = key.sign(&payload);
+        self.authenticate(reference, RegistryOperation::Push, progress)
+            .await?;
+        let connection = self.connection().await?;
+        let mut layers = match self.fetch_manifest(&signatures_at, progress).await {
+            Ok(bytes) => parse_signature_manifest(&signatures_at, &bytes)?.layers,
+            Err(Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let payload_digest = sha256_digest(&payload);
+        let annotations = BTreeMap::from([(signature::SIGNATURE_ANNOTATION.to_string(), signed)]);
+        let already_there = layers.iter().any(|l| {
+            l.media_type == signature::SIMPLE_SIGNING_MEDIA_TYPE
+                && l.digest == payload_digest
+                && l.annotations.as_ref() == Some(&annotations)
+        });
+        if !already_there {
+            self.ensure_blob(
+                connection,
+                &signatures_at,
+                &payload_digest,
+                &payload,
+                progress,
+            )
+            .await?;
+            layers.push(OciDescriptor {
+                media_type: signature::SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
+                digest: payload_digest,
+                size: payload.len() as i64,
+                annotations: Some(annotations),
+                ..OciDescriptor::default()
+            });
+            // The config containers/image writes: an empty image config whose diff IDs are the
+            // layers (cosign's has the same shape).
+            let config = Bytes::from(
+                serde_json::to_vec(&serde_json::json!({
+                    "architecture": "",
+                    "os": "",
+                    "config": {},
+                    "rootfs": {
+                        "type": "layers",
+                        "diff_ids": layers.iter().map(|l| l.digest.as_str()).collect::<Vec<_>>(),
+                    },
+                }))
+                .unwrap_or_default(),
+            );
+            let config_digest = sha256_digest(&config);
+            self.ensure_blob(
+                connection,
+                &signatures_at,
+                &config_digest,
+                &config,
+                progress,
+            )
+            .await?;
+            let manifest = OciImageManifest {
+                media_type: Some(media_types::MANIFEST.to_string()),
+                config: OciDescriptor {
+                    media_type: oci_client::manifest::IMAGE_CONFIG_MEDIA_TYPE.to_string(),
+                    digest: config_digest,
+                    size: config.len() as i64,
+                    ..OciDescriptor::default()
+                },
+                layers: layers.clone(),
+                ..OciImageManifest::default()
+            };
+            let manifest = Bytes::from(serde_json::to_vec(&manifest).map_err(|e| {
+                Error::Package(format!("cannot serialize the signature manifest: {e}"))
+            })?);
+            self.put_manifest(connection, &signatures_at, &tag, &manifest, progress)
+                .await?;
+        }
+        let manifest = self.fetch_manifest(&signatures_at, progress).await?;
+        Ok(SignaturePushed {
+            reference: signatures_at.to_string(),
+            digest: sha256_digest(&manifest),
+            already_there,
+            signatures: layers.len(),
+        })
+    }
+
+    /// [`Self::pull`], accepting the artifact only when it carries a signature by one of
+    /// `keys` over the manifest digest pulled, made for the repository pulled from (any tag:
+    /// cosign signs the repository alone). The signature is checked before any blob is
+    /// downloaded; the one that verified is kept in the cache, so pulling the same digest
+    /// with the same key again checks it there (verifying it again) without a request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsigned`], [`Error::SignedByAnotherKey`], [`Error::SignatureOverAnotherDigest`],
+    /// [`Error::SignedForAnotherRepository`], and those of [`Self::pull`].
+    pub async fn pull_verified(
+        &self,
+        reference: &Reference,
+        keys: &[PublicKey],
+        progress: &dyn Progress,
+    ) -> Result<(Pulled, Verified), Error> {
+        if keys.is_empty() {
+            return Err(Error::Key("no key to verify with".into()));
+        }
+        let (pulled, verified) = self.pull_checked(reference, keys, progress).await?;
+        let verified = verified.ok_or_else(|| Error::Key("no key to verify with".into()))?;
+        Ok((pulled, verified))
+    }
+
+    /// The signature checks of [`Self::pull_verified`], for the manifest `digest`.
+    async fn verify_signatures(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        keys: &[PublicKey],
+        progress: &dyn Progress,
+        auth_pending: &mut bool,
+    ) -> Result<Verified, Error> {
+        let cache = &self.options.cache;
+        let (registry, repository) = (reference.registry(), reference.repository());
+        let shown = reference.to_string();
+        for key in keys {
+            if let Some(stored) = cache.verified(digest, &key.fingerprint())
+                && let Ok(mut verified) =
+                    signature::judge(&stored, keys, digest, registry, repository)
+            {
+                verified.from_cache = true;
+                return Ok(verified);
+            }
+        }
+        let tag = signature::signature_tag(digest)?;
+        let signatures_at = reference.with_tag(&tag)?;
+        if std::mem::take(auth_pending) {
+            self.authenticate(reference, RegistryOperation::Pull, progress)
+                .await?;
+        }
+        let unsigned = || Error::Unsigned {
+            reference: shown.clone(),
+            digest: digest.to_string(),
+            tag: tag.clone(),
+        };
+        let bytes = match self.fetch_manifest(&signatures_at, progress).await {
+            Ok(bytes) => bytes,
+            Err(Error::NotFound { .. }) => return Err(unsigned()),
+            Err(e) => return Err(e),
+        };
+        let manifest = parse_signature_manifest(&signatures_at, &bytes)?;
+        let candidates: Vec<(&OciDescriptor, &String)> = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == signature::SIMPLE_SIGNING_MEDIA_TYPE)
+            .filter_map(|l| {
+                let signature = l
+                    .annotations
+                    .as_ref()?
+                    .get(signature::SIGNATURE_ANNOTATION)?;
+                Some((l, signature))
+            })
+            .take(signature::MAX_SIGNATURES)
+            .collect();
+        if candidates.is_empty() {
+            return Err(unsigned());
+        }
+        let connection = self.connection().await?;
+        let mut best: Option<signature::Rejection> = None;
+        for (layer, signed) in &candidates {
+            let payload = self
+                .fetch_payload(connection, &signatures_at, layer, progress)
+                .await?;
+            let stored = signature::StoredSignature {
+                payload,
+                signature: (*signed).clone(),
+            };
+            match signature::judge(&stored, keys, digest, registry, repository) {
+                Ok(verified) => {
+                    cache.put_verified(digest, &verified.key, &stored)?;
+                    return Ok(verified);
+                }
+                Err(rejection) => {
+                    let rank = |r: &signature::Rejection| match r {
+                        signature::Rejection::OtherDigest { .. } => 0,
+                        signature::Rejection::OtherRepository { .. } => 1,
+                        signature::Rejection::OtherKey => 2,
+                    };
+                    if best.as_ref().is_none_or(|b| rank(&rejection) < rank(b)) {
+                        best = Some(rejection);
+                    }
+                }
+            }
+        }
+        Err(match best {
+            Some(signature::Rejection::OtherDigest { signed }) => {
+                Error::SignatureOverAnotherDigest {
+                    reference: shown,
+                    digest: digest.to_string(),
+                    signed: crate::bounds::printable(&signed),
+                }
+            }
+            Some(signature::Rejection::OtherRepository { signed }) => {
+                Error::SignedForAnotherRepository {
+                    reference: shown,
+                    signed: crate::bounds::printable(&signed),
+                }
+            }
+            Some(signature::Rejection::OtherKey) | None => Error::SignedByAnotherKey {
+                reference: shown,
+                signatures: candidates.len(),
+            },
+        })
+    }
+
+    /// A signature payload blob: at most [`signature::MAX_PAYLOAD_SIZE`] bytes, checked
+    /// against its descriptor's size and digest.
+    async fn fetch_payload(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+        progress: &dyn Progress,
+    ) -> Result<Vec<u8>, Error> {
+        let digest = &descriptor.digest;
+        crate::reference::check_digest(digest).map_err(|reason| Error::NotWasm {
+            reference: reference.to_string(),
+            found: format!("a signature layer kiln refuses: {reason}"),
+        })?;
+        let limit = signature::MAX_PAYLOAD_SIZE;
+        if descriptor.size < 0 || descriptor.size as u64 > limit {
+            return Err(Error::TooLarge {
+                what: format!("the signature payload {}", short(digest)),
+                limit,
+                detail: format!("its descriptor declares {} bytes", descriptor.size),
+            });
+        }
+        let operation = format!("pulling the signature payload {}", short(digest));
+        let subject = format!("signature payload {digest} of {reference}");
+        let url = self.url(connection, reference, "blobs", digest);
+        let body = self
+            .retry(&operation, progress, || async {
+                let request = self.authorized(connection.http.get(&url));
+                let response = self.send(&operation, &subject, request, &[200]).await?;
+                match read_capped(std::pin::pin!(response.bytes_stream()), limit).await {
+                    Ok(Capped::Body(bytes)) => Ok(bytes),
+                    Ok(Capped::TooLarge) => Err(Failure::Fatal(Error::TooLarge {
+                        what: format!("the signature payload {}", short(digest)),
+                        limit,
+                        detail: "the download was cut off there".into(),
+                    })),
+                    Err(e) => Err(Failure::transient(format!(
+                        "the download of the signature payload broke off: {}",
+                        error_chain(&e)
+                    ))),
+                }
+            })
+            .await?;
+        if body.len() as i64 != descriptor.size {
+            return Err(Error::SizeMismatch {
+                what: "signature payload".into(),
+                digest: digest.clone(),
+                expected: descriptor.size as u64,
+                actual: body.len() as u64,
+            });
+        }
+        let actual = sha256_digest(&body);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                what: "signature payload".into(),
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(body)
     }
 
     /// One monolithic upload (the OCI distribution spec's `POST` then `PUT`), the body
@@ -439,6 +776,19 @@ impl RegistryClient {
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<Pulled, Error> {
+        self.pull_checked(reference, &[], progress)
+            .await
+            .map(|(pulled, _)| pulled)
+    }
+
+    /// [`Self::pull`], with the signature checks of [`Self::pull_verified`] when `keys` are
+    /// given.
+    async fn pull_checked(
+        &self,
+        reference: &Reference,
+        keys: &[PublicKey],
+        progress: &dyn Progress,
+    ) -> Result<(Pulled, Option<Verified>), Error> {
         let cache = &self.options.cache;
         let mut downloaded = 0u64;
         let cached = reference.digest().and_then(|d| {
@@ -477,6 +827,14 @@ impl RegistryClient {
         // A manifest from the cache means no authentication yet: the first blob the cache
         // lacks does it, so a fully cached pull never touches the network.
         let mut auth_pending = from_cache;
+        let verified = if keys.is_empty() {
+            None
+        } else {
+            Some(
+                self.verify_signatures(reference, &digest, keys, progress, &mut auth_pending)
+                    .await?,
+            )
+        };
         let (config_bytes, n) = self
             .fetch_blob(
                 &pinned,
@@ -502,7 +860,7 @@ impl RegistryClient {
             reference: reference.to_string(),
             found: "a layer digest kiln refuses".into(),
         })?;
-        Ok(Pulled {
+        let pulled = Pulled {
             digest,
             size: component.len() as u64,
             bytes: Bytes::from(component),
@@ -511,7 +869,8 @@ impl RegistryClient {
             annotations: manifest.annotations.clone().unwrap_or_default(),
             config,
             downloaded,
-        })
+        };
+        Ok((pulled, verified))
     }
 
     /// Fetches the manifest of `reference`, reading at most [`MAX_MANIFEST_SIZE`] bytes.
@@ -1045,6 +1404,18 @@ fn parse_wasm_manifest(reference: &Reference, bytes: &[u8]) -> Result<OciImageMa
             media_types::WASM_LAYER
         ))),
     }
+}
+
+/// Reads the manifest at a signature tag: an OCI image manifest whose digests kiln accepts.
+fn parse_signature_manifest(
+    reference: &Reference,
+    bytes: &[u8],
+) -> Result<OciImageManifest, Error> {
+    let manifest: OciImageManifest = serde_json::from_slice(bytes).map_err(|e| Error::NotWasm {
+        reference: reference.to_string(),
+        found: format!("a signature tag that holds no image manifest ({e})"),
+    })?;
+    Ok(manifest)
 }
 
 /// Whether a loopback registry speaks TLS: sends a plain-HTTP `GET /v2/` and reads the status

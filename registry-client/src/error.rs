@@ -119,6 +119,56 @@ pub enum Error {
     /// The component could not be packaged (not a component, unreadable WIT).
     #[error("cannot package the component: {0}")]
     Package(String),
+    /// A signing or verification key cannot be used (not PEM, not P-256, a wrong
+    /// passphrase). Never holds the key or the passphrase.
+    #[error("{0}")]
+    Key(String),
+    /// The artifact has no signature at all.
+    #[error(
+        "{reference} is not signed: there is no signature for {digest} (kiln looked for the \
+         tag `{tag}`)"
+    )]
+    Unsigned {
+        /// The reference pulled.
+        reference: String,
+        /// The manifest digest it resolved to.
+        digest: String,
+        /// The signature tag looked for (`sha256-<hex>.sig`).
+        tag: String,
+    },
+    /// Signatures exist, but none verifies with the keys given.
+    #[error(
+        "{reference} is not signed by the key given: none of its {signatures} signature(s) \
+         verifies with it (signed by another key)"
+    )]
+    SignedByAnotherKey {
+        /// The reference pulled.
+        reference: String,
+        /// How many signatures were checked.
+        signatures: usize,
+    },
+    /// A signature by a trusted key covers another manifest: the tag was moved after
+    /// signing, or a signature was copied to this artifact.
+    #[error(
+        "the signature of {reference} is over another digest: the key signed {signed}, but \
+         {reference} is {digest} (was the tag moved after signing?)"
+    )]
+    SignatureOverAnotherDigest {
+        /// The reference pulled.
+        reference: String,
+        /// The manifest digest pulled.
+        digest: String,
+        /// The digest the signature covers.
+        signed: String,
+    },
+    /// A signature by a trusted key over this digest names another repository.
+    #[error("the signature of {reference} was made for another repository: it names `{signed}`")]
+    SignedForAnotherRepository {
+        /// The reference pulled.
+        reference: String,
+        /// The signed `docker-reference`.
+        signed: String,
+    },
     /// The credential store or Docker configuration could not be read or written.
     #[error("{0}")]
     Credentials(String),

@@ -19,6 +19,10 @@
 //! - [`Reference`] parsing refuses malformed references, digests and tags before any
 //!   network or file access.
 //!
+//! - [`signature`] signs pushed artifacts and verifies pulled ones as cosign and skopeo do
+//!   (simple signing payloads, ECDSA P-256, the `sha256-<hex>.sig` tag):
+//!   [`RegistryClient::sign`], [`RegistryClient::pull_verified`].
+//!
 //! The crate never prints; progress and retries are reported through [`Progress`].
 #![deny(missing_docs)]
 
@@ -30,15 +34,19 @@ pub mod credentials;
 mod error;
 mod progress;
 mod reference;
+pub mod signature;
 
 pub use artifact::{Artifact, MAX_MANIFEST_SIZE, created_from_source_date_epoch};
 pub use bounds::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_RETRY_AFTER, parse_retry_after};
 pub use cache::Cache;
-pub use client::{ClientOptions, Pulled, Pushed, RegistryClient, RetryPolicy, Scheme};
+pub use client::{
+    ClientOptions, Pulled, Pushed, RegistryClient, RetryPolicy, Scheme, SignaturePushed,
+};
 pub use credentials::{Credential, CredentialSource, CredentialStore};
 pub use error::Error;
 pub use progress::{BlobKind, NoProgress, Progress};
 pub use reference::{Reference, is_loopback};
+pub use signature::{PublicKey, SigningKey, Verified};
 
 /// Well-known annotation keys (OCI image spec, "Pre-Defined Annotation Keys":
 /// <https://github.com/opencontainers/image-spec/blob/main/annotations.md>).
