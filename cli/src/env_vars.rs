@@ -4,51 +4,125 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// `KILN_CACHE_DIR`: where compiled code is cached. Default: the platform cache directory
-/// (`$XDG_CACHE_HOME/kiln` or `~/.cache/kiln` on Linux).
+/// An environment variable kiln reads, as `kiln --help` and docs/cli.md list it.
+pub struct Var {
+    /// The variable's name, or several names read together (`CC, WASI_SDK_PATH`).
+    pub names: &'static str,
+    /// What it does, with its default in brackets.
+    pub help: &'static str,
+}
+
+/// Every environment variable kiln reads, in the order `kiln --help` lists them. The one list:
+/// the constants below are their names for the code, this table their documentation.
+pub const DOCUMENTED: &[Var] = &[
+    Var {
+        names: "KILN_CACHE_DIR",
+        help: "compiled code and pulled components [default: ~/.cache/kiln]",
+    },
+    Var {
+        names: "KILN_RUNNER",
+        help: "the kiln-runner `build --exe` uses [default: beside kiln]",
+    },
+    Var {
+        names: "KILN_CONFIG_DIR",
+        help: "where `kiln login` saves credentials [default: ~/.config/kiln]",
+    },
+    Var {
+        names: "KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN",
+        help: "registry credentials",
+    },
+    Var {
+        names: "KILN_REGISTRY_CA_FILE",
+        help: "extra PEM root certificates for registries",
+    },
+    Var {
+        names: "KILN_ALLOW_FOREIGN_URLS=1",
+        help: "pulls may fetch layers from the foreign URLs manifests name",
+    },
+    Var {
+        names: "KILN_KEY_PASSWORD",
+        help: "the passphrase of cosign-format signing keys (`generate-key-pair`, `publish --sign`) [default: asked on the terminal]",
+    },
+    Var {
+        names: "DOCKER_CONFIG",
+        help: "the Docker configuration read for registry credentials [default: ~/.docker]",
+    },
+    Var {
+        names: "SOURCE_DATE_EPOCH",
+        help: "`created` of published artifacts, in seconds since the Unix epoch [default: 1970-01-01]",
+    },
+    Var {
+        names: "CARGO, RUSTC",
+        help: "the Rust toolchain for Rust guests",
+    },
+    Var {
+        names: "CC, WASI_SDK_PATH, WASI_SYSROOT",
+        help: "the C toolchain (see `kiln doctor`)",
+    },
+    Var {
+        names: "GO, TINYGO",
+        help: "the Go toolchains [default: on PATH]",
+    },
+    Var {
+        names: "CI, TERM=dumb",
+        help: "no progress bars",
+    },
+    Var {
+        names: "PATH",
+        help: "where toolchains are found",
+    },
+];
+
+/// The `Environment:` section of `kiln --help`, from [`DOCUMENTED`].
+pub fn help_section() -> String {
+    let mut text = String::from("Environment:");
+    for var in DOCUMENTED {
+        text.push_str(&format!("\n  {}   {}", var.names, var.help));
+    }
+    text
+}
+
+/// `KILN_CACHE_DIR` (see [`DOCUMENTED`]).
 pub const KILN_CACHE_DIR: &str = "KILN_CACHE_DIR";
-/// `KILN_RUNNER`: the `kiln-runner` executable `kiln build --exe` builds on. Default: the one
-/// installed beside kiln.
+/// `KILN_RUNNER` (see [`DOCUMENTED`]).
 pub const KILN_RUNNER: &str = "KILN_RUNNER";
-/// `KILN_CONFIG_DIR`: where kiln keeps its configuration, `credentials.json` written by
-/// `kiln login`. Default: the platform configuration directory (`~/.config/kiln` on Linux).
+/// `KILN_CONFIG_DIR` (see [`DOCUMENTED`]).
 pub const KILN_CONFIG_DIR: &str = "KILN_CONFIG_DIR";
-/// `KILN_REGISTRY_USERNAME`: the registry user name (with `KILN_REGISTRY_PASSWORD`).
+/// `KILN_REGISTRY_USERNAME` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
-/// `KILN_REGISTRY_PASSWORD`: the registry password (with `KILN_REGISTRY_USERNAME`).
+/// `KILN_REGISTRY_PASSWORD` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
-/// `KILN_REGISTRY_TOKEN`: a bearer token for the registry.
+/// `KILN_REGISTRY_TOKEN` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_TOKEN: &str = "KILN_REGISTRY_TOKEN";
-/// `KILN_REGISTRY_CA_FILE`: a PEM file of extra root certificates to trust for registries.
+/// `KILN_REGISTRY_CA_FILE` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_CA_FILE: &str = "KILN_REGISTRY_CA_FILE";
-/// `KILN_ALLOW_FOREIGN_URLS`: `1` lets a pull fetch a blob its registry lacks from the
-/// foreign `urls` its manifest names (without credentials). Default: only the registry.
+/// `KILN_ALLOW_FOREIGN_URLS` (see [`DOCUMENTED`]).
 pub const KILN_ALLOW_FOREIGN_URLS: &str = "KILN_ALLOW_FOREIGN_URLS";
-/// `SOURCE_DATE_EPOCH`: the `created` time of published artifacts, in seconds since the Unix
-/// epoch (<https://reproducible-builds.org/specs/source-date-epoch/>). Default: the epoch.
+/// `SOURCE_DATE_EPOCH` (see [`DOCUMENTED`]).
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
-/// `DOCKER_CONFIG`: the Docker configuration directory, read for registry credentials.
-/// Default: `~/.docker`.
+/// `KILN_KEY_PASSWORD` (see [`DOCUMENTED`]).
+pub const KILN_KEY_PASSWORD: &str = "KILN_KEY_PASSWORD";
+/// `DOCKER_CONFIG` (see [`DOCUMENTED`]).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
-/// `PATH`: where toolchains are searched.
+/// `PATH` (see [`DOCUMENTED`]).
 pub const PATH: &str = "PATH";
-/// `CC`: the C compiler to use (a clang with the wasm32 target).
+/// `CC` (see [`DOCUMENTED`]).
 pub const CC: &str = "CC";
-/// `WASI_SDK_PATH`: a wasi-sdk installation, preferred for C when set.
+/// `WASI_SDK_PATH` (see [`DOCUMENTED`]).
 pub const WASI_SDK_PATH: &str = "WASI_SDK_PATH";
-/// `WASI_SYSROOT`: a WASI sysroot for `CC`/clang (default: Debian's multiarch wasi-libc).
+/// `WASI_SYSROOT` (see [`DOCUMENTED`]).
 pub const WASI_SYSROOT: &str = "WASI_SYSROOT";
-/// `GO`: the `go` executable (default: `go` on `PATH`).
+/// `GO` (see [`DOCUMENTED`]).
 pub const GO: &str = "GO";
-/// `TINYGO`: the `tinygo` executable (default: `tinygo` on `PATH`).
+/// `TINYGO` (see [`DOCUMENTED`]).
 pub const TINYGO: &str = "TINYGO";
-/// `CI`: when set (to anything but `false`/`0`), progress bars are never drawn.
+/// `CI` (see [`DOCUMENTED`]).
 pub const CI: &str = "CI";
-/// `TERM`: `dumb` disables progress bars.
+/// `TERM` (see [`DOCUMENTED`]).
 pub const TERM: &str = "TERM";
-/// `CARGO`: the cargo executable to run (set by cargo itself for its subprocesses).
+/// `CARGO` (see [`DOCUMENTED`]).
 pub const CARGO: &str = "CARGO";
-/// `RUSTC`: the rustc whose sysroot is checked for the `wasm32-wasip2` target.
+/// `RUSTC` (see [`DOCUMENTED`]).
 pub const RUSTC: &str = "RUSTC";
 
 /// Whether we run in CI.
@@ -164,4 +238,31 @@ pub fn host_vars() -> Vec<(String, String)> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every variable the code names is in the one documented list.
+    #[test]
+    fn every_variable_is_documented() {
+        let source = include_str!("env_vars.rs");
+        let documented: Vec<&str> = super::DOCUMENTED
+            .iter()
+            .flat_map(|v| v.names.split(", "))
+            .map(|name| name.split('=').next().unwrap_or(name))
+            .collect();
+        for line in source.lines() {
+            if let Some(rest) = line.strip_prefix("pub const ")
+                && let Some((name, _)) = rest.split_once(": &str")
+            {
+                assert!(documented.contains(&name), "`{name}` is not in DOCUMENTED");
+            }
+        }
+    }
+}
+
+/// `KILN_KEY_PASSWORD` when set, even to the empty string (an empty passphrase, as cosign
+/// reads `COSIGN_PASSWORD`).
+pub fn key_password() -> Option<String> {
+    std::env::var(KILN_KEY_PASSWORD).ok()
 }

@@ -10,6 +10,7 @@ mod env_vars;
 mod errors;
 mod fsutil;
 mod manifest;
+mod messages;
 mod ops;
 mod shell;
 mod signals;
@@ -26,7 +27,7 @@ fn main() {
         clap::ColorChoice::Always => anstream::ColorChoice::Always,
         clap::ColorChoice::Never => anstream::ColorChoice::Never,
     });
-    let shell = shell::Shell::new(cli.verbosity());
+    let shell = shell::Shell::new(cli.verbosity(), cli.message_format);
     let code = match commands::exec(&shell, cli.command) {
         Ok(code) => code,
         Err(error) => {

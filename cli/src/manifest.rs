@@ -189,6 +189,9 @@ pub struct Publish {
     /// Extra manifest annotations (`org.opencontainers.image.*` or your own keys).
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// A private key to sign what is published with (relative to the project), as
+    /// `kiln publish --sign` does.
+    pub sign: Option<std::path::PathBuf>,
 }
 
 /// `[package]`: what the component is. Every key is optional; a Rust package falls back to

@@ -22,6 +22,7 @@ use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::env_vars;
+use crate::messages::{ErrorReport, Human, Message, Status, Warning, to_json_line};
 use kiln_runtime::text::escape_controls;
 
 /// How chatty kiln is.
@@ -35,14 +36,41 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// `--message-format`.
+/// `--message-format`, a global flag: how [`Shell::emit`] renders messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum MessageFormat {
-    /// Status lines for people, on stderr.
+    /// Status lines and warnings for people on stderr, results on stdout.
     #[default]
     Human,
-    /// One JSON object per line on stdout, for every event and the final artifact.
+    /// One JSON object per line on stdout for every message (docs/json.md); stderr keeps
+    /// only the final error and a toolchain's own output.
     Json,
+}
+
+/// Writes one line to stdout (`colored`: through anstream, which strips colors where they
+/// are not wanted). A closed stdout (`kiln inspect … | head`) ends kiln quietly with exit
+/// status 0, as if the reader had read everything; any other write error (a full disk)
+/// ends it with status 1 and the error on stderr. Either way running toolchains are stopped
+/// and temporary files removed.
+fn write_stdout(line: &str, colored: bool) {
+    let written = if colored {
+        let mut out = anstream::stdout().lock();
+        writeln!(out, "{line}").and_then(|()| out.flush())
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").and_then(|()| out.flush())
+    };
+    if let Err(error) = written {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            crate::signals::exit_now(0);
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "{ERROR}error{ERROR:#}: cannot write to stdout: {error}"
+        );
+        crate::signals::exit_now(1);
+    }
 }
 
 const STATUS: Style = AnsiColor::Green.on_default().bold();
@@ -54,6 +82,7 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
 /// through it while the main thread reads cargo's JSON).
 pub struct Shell {
     verbosity: Verbosity,
+    format: MessageFormat,
     progress_allowed: bool,
     bar: Mutex<Option<ProgressBar>>,
 }
@@ -70,16 +99,19 @@ pub fn progress_allowed(
 }
 
 impl Shell {
-    /// A shell for the given verbosity, detecting the terminal and `CI` from the environment.
-    pub fn new(verbosity: Verbosity) -> Self {
-        let progress_allowed = progress_allowed(
-            std::io::stderr().is_terminal(),
-            env_vars::is_ci(),
-            env_vars::term_is_dumb(),
-            verbosity,
-        );
+    /// A shell for the given verbosity and format, detecting the terminal and `CI` from the
+    /// environment. JSON output never draws a progress bar.
+    pub fn new(verbosity: Verbosity, format: MessageFormat) -> Self {
+        let progress_allowed = format == MessageFormat::Human
+            && progress_allowed(
+                std::io::stderr().is_terminal(),
+                env_vars::is_ci(),
+                env_vars::term_is_dumb(),
+                verbosity,
+            );
         Shell {
             verbosity,
+            format,
             progress_allowed,
             bar: Mutex::new(None),
         }
@@ -88,6 +120,12 @@ impl Shell {
     /// The configured verbosity.
     pub fn verbosity(&self) -> Verbosity {
         self.verbosity
+    }
+
+    /// Whether messages are serialized (`--message-format json`): fields that cost work to
+    /// fill and that people are not shown can be left empty otherwise.
+    pub fn emits_json(&self) -> bool {
+        self.format == MessageFormat::Json
     }
 
     /// Whether a progress bar would be drawn.
@@ -114,34 +152,91 @@ impl Shell {
         }
     }
 
+    /// Reports `message`: as the lines [`Message::human`] gives, or as one JSON line on
+    /// stdout with `--message-format json`.
+    pub fn emit(&self, message: impl Into<Message>) {
+        let message = message.into();
+        match self.format {
+            MessageFormat::Json => {
+                if message.json_visible(self.verbosity) {
+                    write_stdout(&to_json_line(&message), false);
+                }
+            }
+            MessageFormat::Human => {
+                for line in message.human() {
+                    self.draw(line);
+                }
+            }
+        }
+    }
+
+    fn draw(&self, line: Human) {
+        match line {
+            Human::Status(verb, text) => {
+                if self.verbosity >= Verbosity::Normal {
+                    let text = escape_controls(&text);
+                    self.with_stderr(|w| {
+                        let _ = writeln!(w, "{STATUS}{verb:>12}{STATUS:#} {text}");
+                    });
+                }
+            }
+            Human::Detail(verb, text) => {
+                if self.verbosity >= Verbosity::Verbose {
+                    self.draw(Human::Status(verb, text));
+                }
+            }
+            Human::Warning(text) => {
+                let text = escape_controls(&text);
+                self.with_stderr(|w| {
+                    let _ = writeln!(w, "{WARN}warning{WARN:#}: {text}");
+                });
+            }
+            Human::Result(text) => {
+                let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+                let write = || write_stdout(&escape_controls(&text), true);
+                match bar.as_ref() {
+                    Some(bar) => bar.suspend(write),
+                    None => write(),
+                }
+            }
+            Human::Forward { text, always } => {
+                if always || self.verbosity >= Verbosity::Normal {
+                    self.forward_stderr_always(&text);
+                }
+            }
+        }
+    }
+
     /// A status line: `{verb:>12} {message}`, unless quiet.
     pub fn status(&self, verb: &str, message: impl Display) {
-        if self.verbosity >= Verbosity::Normal {
-            let message = message.to_string();
-            let message = escape_controls(&message);
-            self.with_stderr(|w| {
-                let _ = writeln!(w, "{STATUS}{verb:>12}{STATUS:#} {message}");
-            });
-        }
+        self.emit(Status {
+            verb: verb.to_string(),
+            message: message.to_string(),
+            detail: false,
+        });
     }
 
     /// A status line shown only with `-v`.
     pub fn verbose_status(&self, verb: &str, message: impl Display) {
+        // Nothing is formatted when nobody sees the line.
         if self.verbosity >= Verbosity::Verbose {
-            self.status(verb, message);
+            self.emit(Status {
+                verb: verb.to_string(),
+                message: message.to_string(),
+                detail: true,
+            });
         }
     }
 
     /// `warning: …`, shown even when quiet.
     pub fn warn(&self, message: impl Display) {
-        let message = message.to_string();
-        let message = escape_controls(&message);
-        self.with_stderr(|w| {
-            let _ = writeln!(w, "{WARN}warning{WARN:#}: {message}");
+        self.emit(Warning {
+            message: message.to_string(),
         });
     }
 
-    /// Renders an error with its chain of causes and any hints:
+    /// Renders an error with its chain of causes and any hints on stderr (with
+    /// `--message-format json`, also as an `error` message on stdout):
     ///
     /// ```text
     /// error: first line
@@ -153,6 +248,15 @@ impl Shell {
     /// ```
     pub fn error(&self, error: &anyhow::Error) {
         let rendered = crate::errors::Rendered::from(error);
+        if self.format == MessageFormat::Json {
+            let report = ErrorReport {
+                message: rendered.message.clone(),
+                causes: rendered.causes.clone(),
+                detail: rendered.detail.clone(),
+                hints: rendered.hints.clone(),
+            };
+            write_stdout(&to_json_line(&report.into()), false);
+        }
         self.with_stderr(|w| {
             let _ = writeln!(
                 w,
@@ -192,22 +296,6 @@ impl Shell {
                 let _ = w.write_all(b"\n");
             }
         });
-    }
-
-    /// A result line on stdout.
-    pub fn result(&self, line: impl Display) {
-        let line = line.to_string();
-        let line = escape_controls(&line);
-        let mut out = anstream::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
-
-    /// One JSON event on stdout (`--message-format json`).
-    pub fn json(&self, event: &serde_json::Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{event}");
-        let _ = out.flush();
     }
 
     /// Starts a progress bar of `total` units, if bars are allowed. Replaces any current bar.

@@ -90,6 +90,20 @@ pub fn delegate() {
 #[cfg(unix)]
 fn stop(signal: i32) -> ! {
     RECEIVED.store(signal, Ordering::SeqCst);
+    end(signal, 128 + signal)
+}
+
+/// Ends kiln now with exit status `code`, as a signal would: running children get SIGTERM
+/// (SIGKILL after the grace period) and temporary files are removed. For a closed stdout.
+pub fn exit_now(code: i32) -> ! {
+    #[cfg(unix)]
+    end(libc::SIGTERM, code);
+    #[cfg(not(unix))]
+    std::process::exit(code);
+}
+
+#[cfg(unix)]
+fn end(signal: i32, code: i32) -> ! {
     let groups: Vec<u32> = lock(&GROUPS).clone();
     for &group in &groups {
         kill_group(group, signal);
@@ -106,7 +120,7 @@ fn stop(signal: i32) -> ! {
     for path in lock(&TEMP_FILES).iter() {
         let _ = std::fs::remove_file(path);
     }
-    std::process::exit(128 + signal);
+    std::process::exit(code);
 }
 
 #[cfg(unix)]

@@ -605,9 +605,9 @@ impl RegistryClient {
                 }
                 Err(rejection) => {
                     let rank = |r: &signature::Rejection| match r {
-                        signature::Rejection::OtherDigest { .. } => 0,
-                        signature::Rejection::OtherRepository { .. } => 1,
-                        signature::Rejection::OtherKey => 2,
+                        signature::Rejection::Digest { .. } => 0,
+                        signature::Rejection::Repository { .. } => 1,
+                        signature::Rejection::Key => 2,
                     };
                     if best.as_ref().is_none_or(|b| rank(&rejection) < rank(b)) {
                         best = Some(rejection);
@@ -616,20 +616,18 @@ impl RegistryClient {
             }
         }
         Err(match best {
-            Some(signature::Rejection::OtherDigest { signed }) => {
-                Error::SignatureOverAnotherDigest {
-                    reference: shown,
-                    digest: digest.to_string(),
-                    signed: crate::bounds::printable(&signed),
-                }
-            }
-            Some(signature::Rejection::OtherRepository { signed }) => {
+            Some(signature::Rejection::Digest { signed }) => Error::SignatureOverAnotherDigest {
+                reference: shown,
+                digest: digest.to_string(),
+                signed: crate::bounds::printable(&signed),
+            },
+            Some(signature::Rejection::Repository { signed }) => {
                 Error::SignedForAnotherRepository {
                     reference: shown,
                     signed: crate::bounds::printable(&signed),
                 }
             }
-            Some(signature::Rejection::OtherKey) | None => Error::SignedByAnotherKey {
+            Some(signature::Rejection::Key) | None => Error::SignedByAnotherKey {
                 reference: shown,
                 signatures: candidates.len(),
             },

@@ -28,7 +28,8 @@ use p256::pkcs8::der::pem as pem_rfc7468;
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _};
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+/// Passphrases and decrypted keys are wiped from memory when dropped.
+pub use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -410,11 +411,11 @@ pub struct Verified {
 /// candidate; checked by [`judge`].
 pub(crate) enum Rejection {
     /// A signature by one of the keys, but over another manifest.
-    OtherDigest { signed: String },
+    Digest { signed: String },
     /// A signature by one of the keys over this digest, for another repository.
-    OtherRepository { signed: String },
+    Repository { signed: String },
     /// No signature verifies with the keys.
-    OtherKey,
+    Key,
 }
 
 /// Checks one stored signature against `keys`, the manifest `digest` and the repository
@@ -430,14 +431,14 @@ pub(crate) fn judge(
         .iter()
         .position(|k| k.verify(&signature.payload, &signature.signature))
     else {
-        return Err(Rejection::OtherKey);
+        return Err(Rejection::Key);
     };
     // Signed by a trusted key, so the payload is now worth reading.
     let Ok(payload) = Payload::parse(&signature.payload) else {
-        return Err(Rejection::OtherKey);
+        return Err(Rejection::Key);
     };
     if payload.manifest_digest != digest {
-        return Err(Rejection::OtherDigest {
+        return Err(Rejection::Digest {
             signed: payload.manifest_digest,
         });
     }
@@ -445,7 +446,7 @@ pub(crate) fn judge(
         crate::Reference::parse_with_default_tag(&payload.docker_reference, "latest")
             .is_ok_and(|signed| signed.registry() == registry && signed.repository() == repository);
     if !same_repository {
-        return Err(Rejection::OtherRepository {
+        return Err(Rejection::Repository {
             signed: payload.docker_reference,
         });
     }
@@ -461,7 +462,10 @@ pub(crate) fn judge(
 
 /// The PEM blocks of `text`, label and body, in order. Text outside blocks is ignored (as
 /// Go's `pem.Decode` and OpenSSL do); a block that does not decode is an error.
-fn pem_blocks(text: &[u8]) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, Error> {
+/// PEM blocks: label and decoded body.
+type Blocks = Vec<(String, Zeroizing<Vec<u8>>)>;
+
+fn pem_blocks(text: &[u8]) -> Result<Blocks, Error> {
     let text =
         std::str::from_utf8(text).map_err(|_| Error::Key("the key file is not PEM text".into()))?;
     let mut blocks = Vec::new();
@@ -488,7 +492,7 @@ fn pem_blocks(text: &[u8]) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, Error> {
     Ok(blocks)
 }
 
-fn labels(blocks: &[(String, Zeroizing<Vec<u8>>)]) -> Option<String> {
+fn labels(blocks: &Blocks) -> Option<String> {
     (!blocks.is_empty()).then(|| {
         blocks
             .iter()
@@ -498,7 +502,7 @@ fn labels(blocks: &[(String, Zeroizing<Vec<u8>>)]) -> Option<String> {
     })
 }
 
-fn not_a_private_key(blocks: &[(String, Zeroizing<Vec<u8>>)]) -> String {
+fn not_a_private_key(blocks: &Blocks) -> String {
     if blocks.iter().any(|(l, _)| l == "ENCRYPTED PRIVATE KEY") {
         return "an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`), which kiln does not read: \
                 decrypt it (`openssl pkey -in KEY -out plain.key`) or use cosign's format \
@@ -611,7 +615,10 @@ fn decrypt(envelope: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, Err
         return Err(bad(&format!("unknown cipher `{}`", envelope.cipher.name)));
     }
     let KdfParams { n, r, p } = envelope.kdf.params;
-    if !n.is_power_of_two() || n < 2 || n > 1 << SCRYPT_MAX_LOG_N || r != SCRYPT_R || p != SCRYPT_P
+    if !n.is_power_of_two()
+        || !(2..=1 << SCRYPT_MAX_LOG_N).contains(&n)
+        || r != SCRYPT_R
+        || p != SCRYPT_P
     {
         return Err(bad(&format!(
             "scrypt parameters N={n}, r={r}, p={p} (kiln accepts N up to 2^{SCRYPT_MAX_LOG_N}, r=8, p=1)"
@@ -825,7 +832,7 @@ mod tests {
                 "r.io",
                 "a/b"
             ),
-            Err(Rejection::OtherDigest { .. })
+            Err(Rejection::Digest { .. })
         ));
         assert!(matches!(
             judge(
@@ -835,7 +842,7 @@ mod tests {
                 "r.io",
                 "a/b"
             ),
-            Err(Rejection::OtherRepository { .. })
+            Err(Rejection::Repository { .. })
         ));
         assert!(matches!(
             judge(
@@ -845,7 +852,7 @@ mod tests {
                 "r.io",
                 "a/b"
             ),
-            Err(Rejection::OtherKey)
+            Err(Rejection::Key)
         ));
         assert_eq!(
             signature_tag(&digest).unwrap(),

@@ -2,8 +2,18 @@
 //! an async `handler.handle`, bodies as component-model streams) over HTTP/1.1 with
 //! `wasmtime-wasi-http` and hyper.
 //!
-//! The component is pre-instantiated once ([`ProxyPre`]); every request gets a fresh store
-//! and instance, with the capabilities and [`Limits`] of the server applied per request.
+//! The component is pre-instantiated once ([`ProxyPre`]). A WASI 0.2 component gets a fresh
+//! store and instance for every request, with the capabilities and [`Limits`] of the server
+//! applied per request. A WASI 0.3 service may serve several requests from one instance,
+//! concurrently, as `wasmtime serve` does: up to [`ServeOptions::max_instance_reuse`] requests
+//! per instance, [`ServeOptions::max_instance_concurrency`] at once (128 and 16 by default;
+//! `max_instance_reuse = 1` gives every request a fresh instance). Its instances are driven
+//! by wasmtime-wasi-http's [`ProxyHandler`], the machinery `wasmtime serve` uses: one worker
+//! task per live instance runs the store's event loop, takes requests from a shared queue
+//! while it has room, and retires its instance after the last one it may take, after an idle
+//! second, or when it traps (the requests in flight on it get 500s; later ones get a fresh
+//! instance). The timeout stays per request; memory, tables, handles and fuel are per instance
+//! (see [`ServeOptions::max_instance_reuse`]).
 //! Request and response bodies stream. A guest that traps or hits a limit before it sends a
 //! response head gets `500 Internal Server Error`; the server keeps serving. A request whose
 //! `Content-Length` is over [`ServeOptions::max_request_body`] gets `413 Content Too Large`
@@ -23,7 +33,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +43,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::Store;
 use wasmtime::component::Linker;
+use wasmtime_wasi_http::handler::{
+    ExpirationError, HandlerState, Instance, InstantiationError, ProxyHandler, ShouldAccept,
+    TrapOrPanicError, WorkerExpiration, WorkerState, WorkerStatus,
+};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -62,6 +76,27 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The body of every 500 kiln sends; the reason goes to [`ServeEvent::GuestFailed`].
 pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
 
+/// The default for [`ServeOptions::max_instance_reuse`]: 128 requests per WASI 0.3 instance,
+/// as `wasmtime serve`.
+pub const DEFAULT_MAX_INSTANCE_REUSE: usize = 128;
+
+/// The largest [`ServeOptions::max_instance_reuse`] accepted.
+pub const MAX_INSTANCE_REUSE: usize = 1_000_000;
+
+/// The default for [`ServeOptions::max_instance_concurrency`]: 16 requests at once in one
+/// WASI 0.3 instance, as `wasmtime serve`.
+pub const DEFAULT_MAX_INSTANCE_CONCURRENCY: usize = 16;
+
+/// The largest [`ServeOptions::max_instance_concurrency`] accepted (as many as connections).
+pub const MAX_INSTANCE_CONCURRENCY: usize = MAX_CONNECTIONS;
+
+/// How long an idle WASI 0.3 instance is kept for the next request (`wasmtime serve`'s
+/// default `--idle-instance-timeout`).
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a request whose instance failed waits for the instance's error to be named.
+const FAILURE_REPORT_WAIT: Duration = Duration::from_secs(5);
+
 /// The first wait after an accept error; it doubles up to [`ACCEPT_BACKOFF_MAX`].
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// The longest wait after repeated accept errors.
@@ -81,6 +116,35 @@ pub fn parse_max_connections(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a per-instance request count (`--max-instance-reuse`): a whole number from 1 to
+/// [`MAX_INSTANCE_REUSE`].
+///
+/// # Errors
+///
+/// A message naming the input and the range.
+pub fn parse_instance_reuse(s: &str) -> Result<usize, String> {
+    parse_count(s, MAX_INSTANCE_REUSE)
+}
+
+/// Parses a per-instance concurrency (`--max-instance-concurrency`): a whole number from 1
+/// to [`MAX_INSTANCE_CONCURRENCY`].
+///
+/// # Errors
+///
+/// A message naming the input and the range.
+pub fn parse_instance_concurrency(s: &str) -> Result<usize, String> {
+    parse_count(s, MAX_INSTANCE_CONCURRENCY)
+}
+
+fn parse_count(s: &str, max: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is out of range: expected a whole number from 1 to {max}"
+        )),
+    }
+}
+
 /// How a [`Runtime::bind_http`] server treats requests.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -88,7 +152,13 @@ pub struct ServeOptions {
     /// HTTP requests (`wasi:http/outgoing-handler`); without it they fail with
     /// `HTTP-request-denied`. `args` are ignored.
     pub capabilities: Capabilities,
-    /// Limits for each request, from instantiation to the end of the response body.
+    /// Limits for each request of a WASI 0.2 component (whose every request has an instance
+    /// of its own), from instantiation to the end of the response body. For a WASI 0.3
+    /// service, `timeout` is still per request (from its arrival to the end of its response
+    /// body); `max_memory`, `max_table_elements` and `max_handles` bound each instance, so
+    /// the requests sharing one share them; and `fuel` is given to each instance when it is
+    /// created and again for each request after its first (a request that uses up what is
+    /// left stops its instance). With `max_instance_reuse = 1` all of them are per request.
     pub limits: Limits,
     /// The largest request body accepted, in bytes.
     pub max_request_body: u64,
@@ -100,6 +170,13 @@ pub struct ServeOptions {
     /// How long a client has to send a complete request head (and how long a keep-alive
     /// connection may sit idle) before the connection is closed.
     pub header_read_timeout: Duration,
+    /// How many requests one instance of a WASI 0.3 service serves before it is retired (1
+    /// to [`MAX_INSTANCE_REUSE`]; 1 is a fresh instance per request, as for WASI 0.2). A
+    /// WASI 0.2 component always gets one instance per request.
+    pub max_instance_reuse: usize,
+    /// How many requests one instance of a WASI 0.3 service serves at once (1 to
+    /// [`MAX_INSTANCE_CONCURRENCY`]). Ignored for WASI 0.2.
+    pub max_instance_concurrency: usize,
 }
 
 impl Default for ServeOptions {
@@ -111,6 +188,8 @@ impl Default for ServeOptions {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_instance_reuse: DEFAULT_MAX_INSTANCE_REUSE,
+            max_instance_concurrency: DEFAULT_MAX_INSTANCE_CONCURRENCY,
         }
     }
 }
@@ -166,6 +245,14 @@ pub enum ServeEvent {
         /// The back-off before the next attempt.
         retry_in: Duration,
     },
+    /// An instance of a WASI 0.3 service was retired: it had served its last request, sat
+    /// idle, or failed (`error`; the requests in flight on it got 500s).
+    InstanceRetired {
+        /// Requests it took.
+        requests: usize,
+        /// Why it failed, if it did.
+        error: Option<Error>,
+    },
     /// Shutdown began: no new connections; requests in flight are being finished.
     Draining,
 }
@@ -210,8 +297,9 @@ impl WasiHttpHooks for NetworkHooks {
 enum Pre {
     /// `wasi:http/proxy@0.2`: `incoming-handler.handle(request, response-outparam)`.
     P2(ProxyPre<HostState>),
-    /// `wasi:http/service@0.3`: `async handler.handle(request) -> result<response>`.
-    P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
+    /// `wasi:http/service@0.3`: `async handler.handle(request) -> result<response>`, through
+    /// instances that may each serve several requests.
+    P3(ProxyHandler<P3Instances>),
 }
 
 /// A bound HTTP server for one component; [`HttpServer::serve`] runs it.
@@ -221,7 +309,7 @@ pub struct HttpServer {
 }
 
 struct Handler {
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
     pre: Pre,
     options: ServeOptions,
     events: UnboundedSender<ServeEvent>,
@@ -260,25 +348,37 @@ impl Runtime {
             .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
             .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        // Check the grants once, up front, rather than failing every request.
+        self.new_store(&options.capabilities, &options.limits)?;
+        let runtime = Arc::new(self);
         let pre = linker
             .instantiate_pre(&loaded.component)
             .and_then(|pre| {
                 if p2 {
                     ProxyPre::new(pre).map(Pre::P2)
                 } else {
-                    wasmtime_wasi_http::p3::bindings::ServicePre::new(pre).map(Pre::P3)
+                    let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
+                    Ok(Pre::P3(ProxyHandler::new(P3Instances {
+                        runtime: runtime.clone(),
+                        pre: wasmtime_wasi_http::handler::ProxyPre::P3(pre),
+                        capabilities: options.capabilities.clone(),
+                        limits: options.limits,
+                        reuse: options.max_instance_reuse.clamp(1, MAX_INSTANCE_REUSE),
+                        concurrency: options
+                            .max_instance_concurrency
+                            .clamp(1, MAX_INSTANCE_CONCURRENCY),
+                        events: events.clone(),
+                    })))
                 }
             })
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        // Check the grants once, up front, rather than failing every request.
-        self.new_store(&options.capabilities, &options.limits)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
         Ok(HttpServer {
             listener,
             handler: Arc::new(Handler {
-                runtime: self,
+                runtime,
                 pre,
                 options,
                 events,
@@ -429,12 +529,12 @@ impl Handler {
             );
         }
 
-        match self.clone().run_guest(req, max).await {
+        match self.clone().run_guest(req, max, start).await {
             Ok((response, done)) => {
                 let status = response.status().as_u16();
                 let events = self.events.clone();
                 tokio::spawn(async move {
-                    let error = done.await.ok().and_then(Result::err);
+                    let error = done.await;
                     let _ = events.send(ServeEvent::Request {
                         method,
                         path,
@@ -459,19 +559,30 @@ impl Handler {
         }
     }
 
-    /// Runs the guest for one request. Returns its response head and a task that finishes
-    /// with the guest (its body may still be streaming), or why no response came.
+    /// Runs the guest for one request. Returns its response head and what the guest's work
+    /// came to once its body has been sent (`Some` error when it failed midway), or why no
+    /// response came.
     async fn run_guest(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
         max_body: u64,
-    ) -> Result<
-        (
-            hyper::Response<HyperOutgoingBody>,
-            tokio::task::JoinHandle<Result<(), Error>>,
-        ),
-        Error,
-    > {
+        start: Instant,
+    ) -> Result<(hyper::Response<HyperOutgoingBody>, Done), Error> {
+        let req = req.map(|body| {
+            Limited::new(body, max_body as usize).map_err(move |e| {
+                match e.downcast::<hyper::Error>() {
+                    Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
+                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_body)),
+                }
+            })
+        });
+        let pre = match &self.pre {
+            Pre::P2(pre) => pre.clone(),
+            Pre::P3(instances) => {
+                let req = req.map(BodyExt::boxed_unsync);
+                return run_p3_request(instances, req, start).await;
+            }
+        };
         let runtime = &self.runtime;
         let limits = self.options.limits;
         let mut store: Store<HostState> = runtime.new_store(&self.options.capabilities, &limits)?;
@@ -483,18 +594,6 @@ impl Handler {
                     .clamp(1, NO_DEADLINE),
             );
         }
-        let req = req.map(|body| {
-            Limited::new(body, max_body as usize).map_err(move |e| {
-                match e.downcast::<hyper::Error>() {
-                    Ok(e) => wasmtime_wasi_http::Error::Hyper(*e),
-                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_body)),
-                }
-            })
-        });
-        let pre = match &self.pre {
-            Pre::P2(pre) => pre.clone(),
-            Pre::P3(pre) => return self.clone().run_p3_guest(pre.clone(), store, req).await,
-        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let view = &mut store.data_mut().http();
         let incoming = view
@@ -521,86 +620,379 @@ impl Handler {
         let head = receiver
             .await
             .map(|r| r.map_err(|code| format!("{code:?}")));
-        response_head(head, task).await
+        let (response, task) = response_head(head, task).await?;
+        let done: Done = Box::pin(async move { task.await.ok().and_then(Result::err) });
+        Ok((response, done))
     }
+}
 
-    /// Runs a WASI 0.3 guest for one request in a fresh instance: `handle` is called inside
-    /// the store's event loop, which keeps running while the response body streams (the
-    /// guest may still be writing it after `handle` returned) until hyper is done with it.
-    async fn run_p3_guest(
-        self: Arc<Self>,
-        pre: wasmtime_wasi_http::p3::bindings::ServicePre<HostState>,
-        mut store: Store<HostState>,
-        req: hyper::Request<
-            impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
-        >,
-    ) -> Result<
-        (
-            hyper::Response<HyperOutgoingBody>,
-            tokio::task::JoinHandle<Result<(), Error>>,
-        ),
-        Error,
-    > {
-        let limits = self.options.limits;
-        // The request's own processing result is not needed: the guest's answer says it.
-        let (request, _request_io) =
-            wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, req);
-        let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<_, String>>();
-        let this = self.clone();
-        let task = tokio::spawn(async move {
-            let runtime = &this.runtime;
-            let work = async {
-                let service = pre.instantiate_async(&mut store).await?;
-                store
-                    .run_concurrent(async move |accessor| {
-                        match service.handle(accessor, request).await? {
-                            Ok(response) => {
-                                let response = accessor
-                                    .with(|store| response.into_http(store, async { Ok(()) }))?;
-                                let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
-                                let response = response.map(|body| {
-                                    UntilDropped {
-                                        inner: body,
-                                        _sent: sent_tx,
-                                    }
-                                    .boxed_unsync()
-                                });
-                                if head_tx.send(Ok(response)).is_ok() {
-                                    // Until hyper has sent the body (or given up on it).
-                                    let _ = sent_rx.await;
-                                }
-                            }
-                            Err(code) => {
-                                let _ = head_tx.send(Err(format!("{code:?}")));
-                            }
-                        }
-                        wasmtime::Result::<()>::Ok(())
-                    })
-                    .await?
+/// What a request's guest work came to once its response body was sent: `None` when all
+/// went well, else why it failed after the response head.
+type Done = std::pin::Pin<Box<dyn Future<Output = Option<Error>> + Send>>;
+
+/// Serves one request from a WASI 0.3 service's instances (a live one with room, or a new
+/// one). The request is bounded by the timeout from its arrival (`start`) to the end of its
+/// response body: a tokio timeout around waiting for the head (so a request stuck in a
+/// queue, an instantiation or a guest that never answers is let go), the worker's own
+/// expiration inside the instance, and a deadline on the body.
+async fn run_p3_request(
+    instances: &ProxyHandler<P3Instances>,
+    req: hyper::Request<WasiBody>,
+    start: Instant,
+) -> Result<(hyper::Response<HyperOutgoingBody>, Done), Error> {
+    let state = instances.state();
+    let deadline = state
+        .limits
+        .timeout
+        .and_then(|limit| start.checked_add(limit))
+        .map(tokio::time::Instant::from_std);
+    let slot = Arc::new(RequestSlot {
+        deadline,
+        worker: std::sync::OnceLock::new(),
+    });
+    let handled = instances.handle(slot.clone(), req);
+    let handled = match (deadline, state.limits.timeout) {
+        (Some(deadline), Some(limit)) => tokio::time::timeout_at(deadline, handled)
+            .await
+            .map_err(|_| Error::Timeout { limit })?,
+        _ => handled.await,
+    };
+    let response = match handled {
+        Ok(response) => response,
+        Err(error) => return Err(state.request_error(&error, &slot).await),
+    };
+    let (sent, done) = tokio::sync::oneshot::channel();
+    let response = response.map(|body| {
+        Tracked {
+            inner: body,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            limit: state.limits.timeout,
+            done: Some(sent),
+        }
+        .boxed_unsync()
+    });
+    let done: Done = Box::pin(async move { done.await.ok().flatten() });
+    Ok((response, done))
+}
+
+/// A WASI 0.3 service's instances: how [`ProxyHandler`] makes one, and the bounds on each.
+struct P3Instances {
+    runtime: Arc<Runtime>,
+    pre: wasmtime_wasi_http::handler::ProxyPre<HostState>,
+    capabilities: Capabilities,
+    limits: Limits,
+    reuse: usize,
+    concurrency: usize,
+    events: UnboundedSender<ServeEvent>,
+}
+
+/// What one request carries into the instance that takes it: its deadline, and (set when
+/// an instance takes it) that instance's shared state, to learn why it failed.
+struct RequestSlot {
+    deadline: Option<tokio::time::Instant>,
+    worker: std::sync::OnceLock<Arc<WorkerShared>>,
+}
+
+/// What an instance's worker shares with its requests and its expiration.
+struct WorkerShared {
+    /// Set when the expiration stopped the instance because a request ran past its timeout
+    /// (the worker's own error then says only "guest timed out").
+    timed_out: AtomicBool,
+    /// Why the instance failed, once it has (`None` while it lives or when it ended well).
+    failure: tokio::sync::watch::Sender<Option<Arc<Error>>>,
+}
+
+impl P3Instances {
+    /// Names why `request` got no response: the instance's own error when it failed (a trap
+    /// or limit, classified with its store), the timeout, or what the guest answered.
+    async fn request_error(&self, error: &wasmtime::Error, slot: &RequestSlot) -> Error {
+        if error.downcast_ref::<ExpirationError>().is_some()
+            && let Some(limit) = self.limits.timeout
+        {
+            return Error::Timeout { limit };
+        }
+        if let Some(failed) = error.downcast_ref::<InstantiationError<Arc<RequestSlot>>>() {
+            return match failed.error.downcast_ref::<Error>() {
+                Some(error) => copy_error(error),
+                None => Error::Instantiate(format!("{:#}", failed.error)),
             };
-            let result = crate::with_timeout(limits.timeout, work).await?;
-            result.map_err(|e| runtime.guest_error(&e, &limits, store.data()))
-        });
-        response_head(head_rx.await, task).await
+        }
+        if let Some(code) =
+            error.downcast_ref::<wasmtime_wasi_http::p3::bindings::http::types::ErrorCode>()
+        {
+            return Error::Trap {
+                trap: format!("the guest answered with an error: {code:?}"),
+                backtrace: String::new(),
+            };
+        }
+        // A trap, or the worker ended (`TrapOrPanicError`): the instance is failing, and its
+        // worker names why once it has the store.
+        if let Some(worker) = slot.worker.get() {
+            let mut failure = worker.failure.subscribe();
+            let named =
+                tokio::time::timeout(FAILURE_REPORT_WAIT, failure.wait_for(Option::is_some))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .and_then(|failure| failure.as_deref().map(copy_error));
+            if let Some(error) = named {
+                return error;
+            }
+        }
+        if error.downcast_ref::<TrapOrPanicError>().is_some() {
+            return Error::Trap {
+                trap: "the instance serving the request failed".into(),
+                backtrace: String::new(),
+            };
+        }
+        Error::Trap {
+            trap: format!("{:#}", error.root_cause()),
+            backtrace: String::new(),
+        }
     }
 }
 
-/// A response body that resolves a channel when hyper drops it (sent, or given up on), so
-/// a WASI 0.3 guest's store keeps running exactly as long as its body streams.
-struct UntilDropped<B> {
-    inner: B,
-    _sent: tokio::sync::oneshot::Sender<()>,
+impl HandlerState for P3Instances {
+    type StoreData = HostState;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, Worker>> {
+        let limits = self.limits;
+        let mut store = self
+            .runtime
+            .new_store(&self.capabilities, &limits)
+            .map_err(wasmtime::Error::new)?;
+        if limits.timeout.is_some() {
+            // Wasm code yields to the event loop at every epoch tick, so the worker can end
+            // an instance whose request spins past its timeout (what `wasmtime serve` does).
+            store.epoch_deadline_async_yield_and_update(1);
+            store.set_epoch_deadline(1);
+        }
+        let proxy =
+            match crate::with_timeout(limits.timeout, self.pre.instantiate_async(&mut store)).await
+            {
+                Ok(Ok(proxy)) => proxy,
+                Ok(Err(e)) => {
+                    let error = self.runtime.guest_error(&e, &limits, store.data());
+                    return Err(wasmtime::Error::new(error));
+                }
+                Err(timeout) => return Err(wasmtime::Error::new(timeout)),
+            };
+        let shared = Arc::new(WorkerShared {
+            timed_out: AtomicBool::new(false),
+            failure: tokio::sync::watch::Sender::new(None),
+        });
+        Ok(Instance {
+            store,
+            proxy,
+            view: <HostState as WasiHttpView>::http,
+            expiration: Expiration {
+                busy: limits.timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX / 4)),
+                shared: shared.clone(),
+            },
+            state: Worker {
+                reuse: self.reuse,
+                concurrency: self.concurrency,
+                limits,
+                taken: AtomicUsize::new(0),
+                shared,
+                runtime: self.runtime.clone(),
+                events: self.events.clone(),
+            },
+        })
+    }
 }
 
-impl<B: hyper::body::Body + Unpin> hyper::body::Body for UntilDropped<B> {
-    type Data = B::Data;
-    type Error = B::Error;
+/// When an instance's worker gives up on it: idle for [`IDLE_INSTANCE_TIMEOUT`], or busy
+/// (requests waiting for a head, or the guest's work after them) past the timeout. Polled
+/// outside the store's event loop, so it holds even while wasm code spins (it yields at each
+/// epoch tick).
+struct Expiration {
+    busy: Option<Duration>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    shared: Arc<WorkerShared>,
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> std::task::Poll<()> {
+        let me = self.get_mut();
+        let timeout = match status {
+            WorkerStatus::Idle => Some(IDLE_INSTANCE_TIMEOUT),
+            WorkerStatus::Requests | WorkerStatus::PostReturn => me.busy,
+        };
+        let Some(deadline) = timeout.and_then(|t| start.checked_add(t)) else {
+            return std::task::Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if me.sleep.deadline() != deadline {
+            me.sleep.as_mut().reset(deadline);
+        }
+        let poll = me.sleep.as_mut().poll(cx);
+        if poll.is_ready() && status != WorkerStatus::Idle {
+            me.shared.timed_out.store(true, Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+/// One live instance's bounds and bookkeeping.
+struct Worker {
+    reuse: usize,
+    concurrency: usize,
+    limits: Limits,
+    /// Requests taken so far.
+    taken: AtomicUsize,
+    shared: Arc<WorkerShared>,
+    runtime: Arc<Runtime>,
+    events: UnboundedSender<ServeEvent>,
+}
+
+impl WorkerState for Worker {
+    type StoreData = HostState;
+    type RequestData = Arc<RequestSlot>;
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.reuse {
+            ShouldAccept::Never
+        } else if concurrent >= self.concurrency {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        mut store: wasmtime::StoreContextMut<'_, HostState>,
+        slot: Arc<RequestSlot>,
+        _task: wasmtime::component::GuestTaskId,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        // The instance got its fuel when it was made, for its first request; each later one
+        // brings as much again.
+        if self.taken.fetch_add(1, Ordering::Relaxed) > 0
+            && let Some(fuel) = self.limits.fuel
+            && let Ok(left) = store.get_fuel()
+        {
+            let _ = store.set_fuel(left.saturating_add(fuel));
+        }
+        let _ = slot.worker.set(self.shared.clone());
+        let deadline = slot.deadline;
+        Box::pin(async move {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        let error = result.err().map(|e| {
+            match (
+                self.shared.timed_out.load(Ordering::Relaxed),
+                self.limits.timeout,
+            ) {
+                (true, Some(limit)) => Error::Timeout { limit },
+                _ => self.runtime.guest_error(&e, &self.limits, store.data()),
+            }
+        });
+        if let Some(error) = &error {
+            self.shared
+                .failure
+                .send_replace(Some(Arc::new(copy_error(error))));
+        }
+        drop(store);
+        let _ = self.events.send(ServeEvent::InstanceRetired {
+            requests: self.taken.load(Ordering::Relaxed),
+            error,
+        });
+    }
+}
+
+/// The same error again, for each request an instance's failure ended.
+fn copy_error(error: &Error) -> Error {
+    match error {
+        Error::Timeout { limit } => Error::Timeout { limit: *limit },
+        Error::MemoryLimit { limit, requested } => Error::MemoryLimit {
+            limit: *limit,
+            requested: *requested,
+        },
+        Error::TableLimit { limit, requested } => Error::TableLimit {
+            limit: *limit,
+            requested: *requested,
+        },
+        Error::FuelExhausted { fuel } => Error::FuelExhausted { fuel: *fuel },
+        Error::StackExhausted { limit, backtrace } => Error::StackExhausted {
+            limit: *limit,
+            backtrace: backtrace.clone(),
+        },
+        Error::Trap { trap, backtrace } => Error::Trap {
+            trap: trap.clone(),
+            backtrace: backtrace.clone(),
+        },
+        Error::Instantiate(message) => Error::Instantiate(message.clone()),
+        other => Error::Trap {
+            trap: other.to_string(),
+            backtrace: String::new(),
+        },
+    }
+}
+
+/// A WASI 0.3 response body as hyper sends it: cut off at the request's deadline (the
+/// timeout covers the body, as for WASI 0.2), and reporting how it ended once it has.
+struct Tracked<B> {
+    inner: B,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    limit: Option<Duration>,
+    done: Option<tokio::sync::oneshot::Sender<Option<Error>>>,
+}
+
+impl<B> Tracked<B> {
+    fn finish(&mut self, error: Option<Error>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(error);
+        }
+    }
+}
+
+impl<B> hyper::body::Body for Tracked<B>
+where
+    B: hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Unpin,
+{
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let me = &mut *self;
+        if let (Some(deadline), Some(limit)) = (me.deadline.as_mut(), me.limit)
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            me.finish(Some(Error::Timeout { limit }));
+            return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionWriteTimeout)));
+        }
+        let frame = std::pin::Pin::new(&mut me.inner).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => me.finish(None),
+            Poll::Ready(Some(Err(e))) => {
+                let trap = format!("the response body failed: {e}");
+                me.finish(Some(Error::Trap {
+                    trap,
+                    backtrace: String::new(),
+                }));
+            }
+            _ => {}
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -612,6 +1004,12 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for UntilDropped<B> {
     }
 }
 
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        // Given up on by hyper (the client went away): not the guest's failure.
+        self.finish(None);
+    }
+}
 /// What the guest's response head came to: the response and the task still running the
 /// guest (its body may be streaming), or why no response came — the guest's error code, a
 /// return without a response, or the task's own failure.

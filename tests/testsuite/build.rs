@@ -23,7 +23,8 @@ fn build_writes_the_component_and_an_unchanged_build_writes_nothing() {
     assert_eq!(artifact["size"], fs_err::metadata(&path).unwrap().len());
     assert_eq!(artifact["sha256"], sha256_file(&path));
     assert_eq!(artifact["fresh"], false);
-    assert_eq!(artifact["version"], "0.1.0");
+    assert_eq!(artifact["package_version"], "0.1.0");
+    assert_eq!(artifact["version"], 1, "the message format's version");
     assert!(
         artifact["exports"]
             .as_array()

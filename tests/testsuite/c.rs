@@ -133,7 +133,7 @@ fn a_multi_file_program_builds_with_flags_from_kiln_toml_and_rebuilds_only_what_
         .run()
         .success();
     let artifact = out.json_event("artifact");
-    assert_eq!(artifact["version"], "1.2.3");
+    assert_eq!(artifact["package_version"], "1.2.3");
     assert!(
         artifact["exports"]
             .as_array()

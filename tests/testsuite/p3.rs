@@ -336,3 +336,217 @@ fn build_target_selects_wasm32_wasip3_or_says_how_to_get_it() {
         assert!(!project.join("target/kiln/debug/native3.wasm").exists());
     }
 }
+
+/// The http-guest-p3 fixture (`tests/fixtures/http-guest-p3`), built once per test run: each
+/// answer starts `count=N active=M`, from globals of the instance that served it.
+fn http_guest_p3(env: &Env) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let shared = Env::new();
+        let project = shared.project_fixture("http-guest-p3");
+        shared.kiln(&["build", "-q"]).cwd(&project).run().success();
+        let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("http-guest-p3.wasm");
+        let tmp = kept.with_extension(format!("{}", std::process::id()));
+        fs_err::copy(project.join("target/kiln/debug/http-guest-p3.wasm"), &tmp).unwrap();
+        fs_err::rename(&tmp, &kept).unwrap();
+        kept
+    });
+    let to = env.path("http-guest-p3.wasm");
+    fs_err::copy(built, &to).unwrap();
+    to
+}
+
+/// `kiln serve http-guest-p3.wasm --addr 127.0.0.1:0 EXTRA...`, running.
+fn serve_p3_guest(env: &Env, extra: &[&str]) -> crate::support::Served {
+    let wasm = http_guest_p3(env);
+    let mut args = vec!["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    env.kiln(&args).serve()
+}
+
+/// One answer of http-guest-p3: its status, `count`, `active` and the rest of the body.
+fn p3_answer(response: ureq::http::Response<ureq::Body>) -> (u16, u64, u64, String) {
+    let (status, text) = body(response);
+    let mut words = text.splitn(3, ' ');
+    let mut field = |name: &str| -> u64 {
+        words
+            .next()
+            .and_then(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {text:?} ({status})"))
+    };
+    if status != 200 {
+        return (status, 0, 0, text);
+    }
+    let count = field("count");
+    let active = field("active");
+    let rest = words.next().unwrap_or_default().to_string();
+    (status, count, active, rest)
+}
+
+/// `n` concurrent `GET path`s: each answer, and how long they took together.
+fn concurrently(url: &str, path: &str, n: usize) -> (Vec<(u16, u64, u64, String)>, f64) {
+    let start = std::time::Instant::now();
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let url = format!("{url}{path}");
+            std::thread::spawn(move || p3_answer(http().get(&url).call().unwrap()))
+        })
+        .collect();
+    let answers = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    (answers, start.elapsed().as_secs_f64())
+}
+
+#[test]
+fn a_wasi_0_3_instance_serves_several_requests_concurrently_and_shares_its_state() {
+    let env = Env::new();
+    let agent = http();
+
+    // The default (128 per instance, 16 at once): one instance takes request after request,
+    // and its globals count them.
+    let server = serve_p3_guest(&env, &[]);
+    let counts: Vec<_> = (0..3)
+        .map(|_| {
+            let (status, count, active, rest) =
+                p3_answer(agent.get(format!("{}/", server.url)).call().unwrap());
+            assert_eq!((status, active, rest.as_str()), (200, 1, "hello"));
+            count
+        })
+        .collect();
+    assert_eq!(counts, [1, 2, 3]);
+    // Requests waiting on a timer side by side: correct bodies, and some of them in flight in
+    // one instance together (served one at a time, 16 × 500 ms would take 8 s).
+    let (answers, took) = concurrently(&server.url, "/slow?ms=500", 16);
+    for answer in &answers {
+        assert_eq!((answer.0, answer.3.as_str()), (200, "slept 500"), "{answers:?}");
+    }
+    let most = answers.iter().map(|a| a.2).max().unwrap();
+    assert!(most > 1, "no instance served two at once: {answers:?}");
+    assert!(most <= 16, "{answers:?}");
+    assert!(took < 6.0, "16 requests of 500 ms took {took:.1} s");
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Stopped after 19 requests"), "{stderr}");
+
+    // At most 2 at once in an instance, and a new instance after every 3 requests.
+    let server = serve_p3_guest(
+        &env,
+        &["--max-instance-concurrency", "2", "--max-instance-reuse", "3"],
+    );
+    let counts: Vec<_> = (0..7)
+        .map(|_| p3_answer(agent.get(format!("{}/", server.url)).call().unwrap()).1)
+        .collect();
+    assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
+    let (answers, _) = concurrently(&server.url, "/slow?ms=300", 8);
+    for answer in &answers {
+        assert_eq!((answer.0, answer.3.as_str()), (200, "slept 300"), "{answers:?}");
+        assert!(answer.2 <= 2 && answer.1 <= 3, "{answers:?}");
+    }
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn max_instance_reuse_1_gives_every_wasi_0_3_request_a_fresh_instance() {
+    let env = Env::new();
+    let agent = http();
+    let server = serve_p3_guest(&env, &["--max-instance-reuse", "1", "-v"]);
+    for _ in 0..4 {
+        let answer = p3_answer(agent.get(format!("{}/", server.url)).call().unwrap());
+        assert_eq!(answer, (200, 1, 1, "hello".to_string()));
+    }
+    let (answers, took) = concurrently(&server.url, "/slow?ms=500", 8);
+    for answer in &answers {
+        assert_eq!(answer, &(200, 1, 1, "slept 500".to_string()), "{answers:?}");
+    }
+    // Side by side still, each in its own instance.
+    assert!(took < 4.0, "8 requests of 500 ms took {took:.1} s");
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("Retired an instance after 1 request\n").count(),
+        12,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_trap_retires_its_wasi_0_3_instance_and_limits_still_apply() {
+    let env = Env::new();
+    let agent = http();
+    let generic = (500, 0, 0, "500 Internal Server Error\n".to_string());
+    let server = serve_p3_guest(&env, &["--timeout", "2s", "--max-memory", "32MiB"]);
+    let get = |path: &str| p3_answer(agent.get(format!("{}{path}", server.url)).call().unwrap());
+
+    assert_eq!(get("/").1, 1);
+    // A request waiting on a timer in the instance when another traps in it: both get 500s.
+    let url = server.url.clone();
+    let slow = std::thread::spawn(move || p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(get("/trap"), generic);
+    assert_eq!(slow.join().unwrap(), generic);
+    // The next request gets a fresh instance.
+    assert_eq!(get("/"), (200, 1, 1, "hello".to_string()));
+
+    // A request spinning past --timeout cannot hold its instance: 500, then a fresh one.
+    let start = std::time::Instant::now();
+    assert_eq!(get("/spin"), generic);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(get("/"), (200, 1, 1, "hello".to_string()));
+    // A timer past --timeout too.
+    assert_eq!(get("/slow?ms=600000"), generic);
+    // --max-memory bounds the instance.
+    assert_eq!(get("/alloc?mib=64"), generic);
+    assert_eq!(get("/alloc?mib=8").3, "allocated");
+
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        "GET /trap -> 500: the guest trapped",
+        // The request in flight on the instance gets the same reason.
+        "GET /slow?ms=1500 -> 500: the guest trapped",
+        "the handler gave up",
+        "GET /spin -> 500: the guest ran longer than its time limit of 2s",
+        "GET /slow?ms=600000 -> 500: the guest ran longer than its time limit of 2s",
+        "GET /alloc?mib=64 -> 500: the guest tried to grow its linear memory",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in: {stderr}");
+    }
+
+    // Fuel: each request brings its own; one that burns it all stops its instance.
+    let server = serve_p3_guest(&env, &["--fuel", "50000000"]);
+    let get = |path: &str| p3_answer(agent.get(format!("{}{path}", server.url)).call().unwrap());
+    for count in 1..=3 {
+        assert_eq!(get("/"), (200, count, 1, "hello".to_string()));
+    }
+    assert_eq!(get("/spin"), generic);
+    assert_eq!(get("/"), (200, 1, 1, "hello".to_string()));
+    let (code, stderr) = server.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("GET /spin -> 500: the guest used all of its 50000000 units of fuel"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_requests_in_flight_on_a_shared_wasi_0_3_instance() {
+    let env = Env::new();
+    let server = serve_p3_guest(&env, &[]);
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let url = server.url.clone();
+            std::thread::spawn(move || p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap()))
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let url = server.url.clone();
+    let (code, stderr) = server.stop("TERM");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Draining"), "{stderr}");
+    for thread in threads {
+        let (status, _, _, rest) = thread.join().unwrap();
+        assert_eq!((status, rest.as_str()), (200, "slept 1500"));
+    }
+    assert!(http().get(format!("{url}/")).call().is_err());
+}

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::ops::build::{BuildOptions, Profile};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Compile the project into a component at target/kiln/<profile>/<name>.wasm.
 #[derive(Debug, clap::Args)]
@@ -43,10 +43,6 @@ pub struct Args {
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
@@ -61,7 +57,6 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         no_optimize: args.no_optimize,
         manifest_path: args.manifest_path,
         cwd,
-        format: args.message_format,
         exe: args.exe,
         bundles,
     };

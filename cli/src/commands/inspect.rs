@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Describe a component or core module: kind, world, core modules, custom sections, metadata.
 #[derive(Debug, clap::Args)]
@@ -15,13 +15,9 @@ pub struct Args {
     /// Print the component's world as WIT text instead.
     #[arg(long)]
     pub wit: bool,
-
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    crate::ops::inspect::inspect(shell, &args.file, args.wit, args.message_format)?;
+    crate::ops::inspect::inspect(shell, &args.file, args.wit)?;
     Ok(0)
 }

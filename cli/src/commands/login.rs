@@ -1,6 +1,6 @@
 use crate::ops::login::LoginOptions;
 use crate::ops::registry::RegistryArgs;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Save credentials for a registry, after checking that it accepts them.
 #[derive(Debug, clap::Args)]
@@ -19,10 +19,6 @@ pub struct Args {
     /// for on a terminal).
     #[command(flatten)]
     pub connection: RegistryArgs,
-
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
@@ -33,7 +29,6 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
             username: args.connection.username,
             password_stdin: args.connection.password_stdin,
             insecure: args.connection.insecure,
-            format: args.message_format,
         },
     )?;
     Ok(0)
@@ -44,13 +39,9 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
 pub struct LogoutArgs {
     /// The registry: HOST[:PORT].
     pub registry: String,
-
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
 }
 
 pub fn exec_logout(shell: &Shell, args: LogoutArgs) -> anyhow::Result<i32> {
-    crate::ops::login::logout(shell, &args.registry, args.message_format)?;
+    crate::ops::login::logout(shell, &args.registry)?;
     Ok(0)
 }

@@ -3,10 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::shell::{Shell, Verbosity};
+use crate::shell::{MessageFormat, Shell, Verbosity};
 
 pub mod build;
 pub mod doctor;
+pub mod generate_key_pair;
 pub mod inspect;
 pub mod login;
 pub mod new;
@@ -22,22 +23,7 @@ pub mod templates;
     name = "kiln",
     version,
     propagate_version = true,
-    after_help = "Exit status: 0 on success, 1 on failure, 2 on a usage error; `kiln run` exits with the guest's status \
-(134 when the guest traps; each limit has its own code, see `kiln help run`).\n\n\
-Environment:\n  \
-KILN_CACHE_DIR   compiled code and pulled components [default: ~/.cache/kiln]\n  \
-KILN_RUNNER      the kiln-runner `build --exe` uses [default: beside kiln]\n  \
-KILN_CONFIG_DIR  where `kiln login` saves credentials [default: ~/.config/kiln]\n  \
-KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN   registry credentials\n  \
-KILN_REGISTRY_CA_FILE   extra PEM root certificates for registries\n  \
-KILN_ALLOW_FOREIGN_URLS=1   pulls may fetch layers from the foreign URLs manifests name\n  \
-DOCKER_CONFIG    the Docker configuration read for registry credentials [default: ~/.docker]\n  \
-SOURCE_DATE_EPOCH   `created` of published artifacts [default: 1970-01-01]\n  \
-CARGO, RUSTC     the Rust toolchain for Rust guests\n  \
-CC, WASI_SDK_PATH, WASI_SYSROOT   the C toolchain (see `kiln doctor`)\n  \
-GO, TINYGO       the Go toolchains [default: on PATH]\n  \
-CI, TERM=dumb    no progress bars\n\n\
-See `kiln help <command>` for more on a command."
+    after_help = after_help()
 )]
 pub struct Cli {
     /// Print only errors and warnings.
@@ -51,6 +37,16 @@ pub struct Cli {
     /// When to use colors: auto, always, never.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: clap::ColorChoice,
+
+    /// Output format: `human`, or `json` (one message per line on stdout, see docs/json.md).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FMT",
+        default_value = "human"
+    )]
+    pub message_format: MessageFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -70,6 +66,21 @@ pub enum Command {
     Logout(login::LogoutArgs),
     Inspect(inspect::Args),
     Doctor(doctor::Args),
+    GenerateKeyPair(generate_key_pair::Args),
+    /// Print docs/json.md, the reference of `--message-format json` (for kiln's own docs).
+    #[command(hide = true)]
+    JsonReference,
+}
+
+/// The end of `kiln --help`: exit statuses and the environment (from
+/// [`crate::env_vars::DOCUMENTED`]).
+fn after_help() -> String {
+    format!(
+        "Exit status: 0 on success, 1 on failure, 2 on a usage error; `kiln run` exits with the guest's status \
+         (134 when the guest traps; each limit has its own code, see `kiln help run`). A closed stdout \
+         (`kiln inspect … | head`) ends kiln quietly with 0.\n\n{}\n\nSee `kiln help <command>` for more on a command.",
+        crate::env_vars::help_section()
+    )
 }
 
 impl Cli {
@@ -97,6 +108,14 @@ pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
         Command::Logout(args) => login::exec_logout(shell, args),
         Command::Inspect(args) => inspect::exec(shell, args),
         Command::Doctor(args) => doctor::exec(shell, args),
+        Command::GenerateKeyPair(args) => generate_key_pair::exec(shell, args),
+        Command::JsonReference => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", crate::messages::reference_markdown());
+            }
+            Ok(0)
+        }
     }
 }
 

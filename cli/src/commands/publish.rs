@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use crate::ops::publish::PublishOptions;
 use crate::ops::registry::RegistryArgs;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Push the project's component to an OCI registry as a Wasm artifact.
 #[derive(Debug, clap::Args)]
@@ -39,6 +39,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "manifest_path")]
     pub wasm: Option<PathBuf>,
 
+    /// Sign the pushed manifest with this private key (cosign's encrypted format, or a
+    /// PKCS#8/SEC1 PEM) and store the signature as cosign does, at the tag
+    /// `sha256-<digest>.sig` [default: `[publish] sign`].
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
     /// Build and package, print the reference and digest, push nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -49,10 +55,6 @@ pub struct Args {
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
 }
 
 fn parse_annotation(s: &str) -> Result<(String, String), String> {
@@ -68,11 +70,11 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         tag: args.tag,
         annotations: args.annotations,
         dry_run: args.dry_run,
+        sign: args.sign,
         wasm: args.wasm,
         registry: args.registry,
         manifest_path: args.manifest_path,
         cwd: std::env::current_dir().context("cannot read the current directory")?,
-        format: args.message_format,
     };
     crate::ops::publish::publish(shell, &opts)?;
     Ok(0)

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use crate::ops::pull::PullOptions;
 use crate::ops::registry::RegistryArgs;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Download a component from an OCI registry.
 #[derive(Debug, clap::Args)]
@@ -30,9 +30,8 @@ pub struct Args {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
+    #[command(flatten)]
+    pub verify: crate::ops::sign::VerifyArgs,
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
@@ -41,7 +40,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         output: args.output,
         force: args.force,
         registry: args.registry,
-        format: args.message_format,
+        verify: args.verify,
     };
     crate::ops::pull::pull(shell, &opts)?;
     Ok(0)

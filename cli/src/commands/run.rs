@@ -42,6 +42,9 @@ pub struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "path")]
     pub manifest_path: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub verify: crate::ops::sign::VerifyArgs,
+
     /// Arguments for the guest.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -55,6 +58,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         profile: Profile::from_release_flag(args.release),
         run: args.grants.into_config(),
         args: args.args,
+        verify: args.verify,
     };
     crate::ops::run::run(shell, &opts)
 }

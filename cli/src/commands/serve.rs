@@ -7,16 +7,22 @@ use crate::commands::run::GrantArgs;
 use crate::ops::build::Profile;
 use crate::ops::run::RunOptions;
 use crate::ops::serve::ServeOptions;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Serve an HTTP component (`wasi:http/proxy`) on the embedded Wasmtime.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  kiln serve                              # build the project here, serve it on 127.0.0.1:8080\n  \
 kiln serve api.wasm --addr 127.0.0.1:0   # a component file, on a free port\n\n\
-Every request runs in a fresh instance of the component, pre-instantiated once, with the grants \
-and limits given here (and Kiln.toml's `[run]` inside a project) applied per request. A guest that \
-traps or hits a limit before answering gets the client a 500, and the server keeps serving. \
+A WASI 0.2 component runs every request in a fresh instance, pre-instantiated once, with the \
+grants and limits given here (and Kiln.toml's `[run]` inside a project) applied per request. A \
+WASI 0.3 service (`wasi:http/service@0.3`) may serve several requests from one instance, as \
+`wasmtime serve` does: up to --max-instance-reuse requests per instance (128), \
+--max-instance-concurrency of them at once (16); `--max-instance-reuse 1` gives every request a \
+fresh instance. Its --timeout stays per request; --max-memory, --max-table-elements, \
+--max-handles and --fuel then bound each instance (fuel: as much again for each request after \
+the first). A guest that traps or hits a limit before answering gets the client a 500 (every \
+request in flight on that instance, for WASI 0.3), and the server keeps serving. \
 A request body over --max-request-body gets a 413 before the guest runs. Outgoing HTTP requests \
 from the guest need --inherit-network.\n\n\
 A 500's body is generic; why the guest failed is logged on stderr. A client that does not send a \
@@ -48,6 +54,16 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = kiln_runtime::parse_duration, default_value = "10s")]
     pub header_timeout: std::time::Duration,
 
+    /// The most requests one instance of a WASI 0.3 service serves before it is retired (1
+    /// to 1000000; 1 is a fresh instance per request). WASI 0.2 components always get one
+    /// instance per request.
+    #[arg(long, value_name = "N", alias = "max-instance-reuse-count", value_parser = kiln_runtime::serve::parse_instance_reuse, default_value = "128")]
+    pub max_instance_reuse: usize,
+
+    /// The most requests one instance of a WASI 0.3 service serves at once (1 to 100000).
+    #[arg(long, value_name = "N", alias = "max-instance-concurrent-reuse-count", value_parser = kiln_runtime::serve::parse_instance_concurrency, default_value = "16")]
+    pub max_instance_concurrency: usize,
+
     #[command(flatten)]
     pub grants: GrantArgs,
 
@@ -59,9 +75,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "path")]
     pub manifest_path: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
-    pub message_format: MessageFormat,
+    #[command(flatten)]
+    pub verify: crate::ops::sign::VerifyArgs,
 }
 
 pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
@@ -72,6 +87,7 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
         profile: Profile::from_release_flag(args.release),
         run: args.grants.into_config(),
         args: Vec::new(),
+        verify: args.verify,
     };
     crate::ops::serve::serve(
         shell,
@@ -81,7 +97,8 @@ pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
             max_request_body: args.max_request_body as u64,
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,
-            format: args.message_format,
+            max_instance_reuse: args.max_instance_reuse,
+            max_instance_concurrency: args.max_instance_concurrency,
         },
     )?;
     Ok(0)

@@ -12,12 +12,12 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 use kiln_componentize::{OptLevel, OptimizeOptions, StripOptions};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, Language, Project};
+use crate::messages::{self, StageKind};
 use crate::ops::bundle::{Bundle, BundleSource};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::Shell;
 
 /// A build profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +58,6 @@ pub struct BuildOptions {
     pub manifest_path: Option<PathBuf>,
     /// Where to look for the project when no manifest path is given.
     pub cwd: PathBuf,
-    /// Human or JSON output.
-    pub format: MessageFormat,
     /// `--exe`: also write a single-file native executable.
     pub exe: bool,
     /// `--bundle SRC:MOUNT`: bundles beside Kiln.toml's `[[bundle]]` entries.
@@ -190,22 +188,12 @@ pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
         &project,
         opts.profile,
         opts.no_optimize,
-        opts.format,
         &opts.bundles,
     )?;
     if let Some(runner) = runner {
-        crate::ops::exe::package(
-            shell,
-            &project,
-            &artifact,
-            &runner,
-            opts.profile,
-            opts.format,
-        )?;
+        crate::ops::exe::package(shell, &project, &artifact, &runner, opts.profile)?;
     }
-    if opts.format == MessageFormat::Json {
-        shell.json(&json!({ "reason": "build-finished", "success": true }));
-    }
+    shell.emit(messages::BuildFinished { success: true });
     Ok(artifact)
 }
 
@@ -245,7 +233,6 @@ pub fn build_project(
     project: &Project,
     profile: Profile,
     no_optimize: bool,
-    format: MessageFormat,
     extra_bundles: &[BundleSource],
 ) -> anyhow::Result<Artifact> {
     let package = &project.manifest.package;
@@ -267,7 +254,6 @@ pub fn build_project(
                 &cargo_toml,
                 &project.manifest.build,
                 profile,
-                format,
             )?;
             let name = project
                 .manifest
@@ -381,7 +367,7 @@ pub fn build_project(
             sha256: fp.output.sha256.clone(),
             fresh: true,
         };
-        report(shell, &artifact, profile, format);
+        report(shell, &artifact, profile);
         return Ok(artifact);
     }
 
@@ -403,7 +389,7 @@ pub fn build_project(
                 driver_output.display()
             )
         })?;
-        let output = run_stages(shell, &name, bytes, &stages, &bundle, &metadata, format)?;
+        let output = run_stages(shell, &name, bytes, &stages, &bundle, &metadata)?;
         crate::fsutil::write_atomic(&out_path, &output)?;
         (FileStamp::of(&out_path, &output)?, false)
     };
@@ -416,7 +402,7 @@ pub fn build_project(
         sha256: stamp.sha256,
         fresh,
     };
-    report(shell, &artifact, profile, format);
+    report(shell, &artifact, profile);
     Ok(artifact)
 }
 
@@ -442,27 +428,23 @@ fn run_stages(
     stages: &Stages,
     bundle: &Bundle,
     metadata: &kiln_componentize::Metadata,
-    format: MessageFormat,
 ) -> anyhow::Result<Vec<u8>> {
-    let stage = |verb: &str, id: &str, before: usize, after: usize| match format {
-        MessageFormat::Human => shell.status(
-            verb,
-            format_args!(
-                "{name}.wasm {} → {}",
-                human_size(before as u64),
-                human_size(after as u64)
-            ),
-        ),
-        MessageFormat::Json => {
-            shell.json(&json!({ "reason": "stage", "stage": id, "before": before, "after": after }))
-        }
+    let stage = |stage: StageKind, before: usize, after: usize, files: Option<(u64, u64)>| {
+        shell.emit(messages::Stage {
+            file: format!("{name}.wasm"),
+            stage,
+            before: before as u64,
+            after: after as u64,
+            files: files.map(|(count, _)| count),
+            bytes: files.map(|(_, bytes)| bytes),
+        })
     };
     let keep_names = stages.strip != manifest::Strip::Symbols;
     if stages.strip != manifest::Strip::None {
         let before = bytes.len();
         bytes = kiln_componentize::strip(&bytes, &StripOptions { keep_names })
             .context("failed to strip debug information")?;
-        stage("Stripping", "strip", before, bytes.len());
+        stage(StageKind::Strip, before, bytes.len(), None);
     }
     if let Some(level) = stages.optimize {
         let before = bytes.len();
@@ -484,28 +466,13 @@ fn run_stages(
             }
         }
         bytes = optimized.bytes;
-        stage("Optimizing", "optimize", before, bytes.len());
+        stage(StageKind::Optimize, before, bytes.len(), None);
     }
     if !bundle.is_empty() {
         let before = bytes.len();
         bytes = crate::ops::bundle::compose(&bytes, bundle).context("failed to bundle files")?;
-        let (files, size) = (bundle.file_count(), bundle.total_size());
-        match format {
-            MessageFormat::Human => shell.status(
-                "Bundling",
-                format_args!(
-                    "{name}.wasm {} → {} ({files} file{}, {})",
-                    human_size(before as u64),
-                    human_size(bytes.len() as u64),
-                    if files == 1 { "" } else { "s" },
-                    human_size(size)
-                ),
-            ),
-            MessageFormat::Json => shell.json(&json!({
-                "reason": "stage", "stage": "bundle", "before": before, "after": bytes.len(),
-                "files": files, "bytes": size,
-            })),
-        }
+        let files = (bundle.file_count() as u64, bundle.total_size());
+        stage(StageKind::Bundle, before, bytes.len(), Some(files));
     }
     bytes = kiln_componentize::add_metadata(&bytes, metadata)
         .context("failed to write the component's metadata")?;
@@ -514,42 +481,30 @@ fn run_stages(
     Ok(bytes)
 }
 
-fn report(shell: &Shell, artifact: &Artifact, profile: Profile, format: MessageFormat) {
-    let relative = crate::fsutil::display_relative(&artifact.path);
-    match format {
-        MessageFormat::Human => shell.status(
-            "Finished",
-            format_args!(
-                "{} {} ({})",
-                profile.dir_name(),
-                relative,
-                human_size(artifact.size)
-            ),
-        ),
-        MessageFormat::Json => {
-            // The world is part of the artifact record: a library component's exports are
-            // how a user checks that it exports the world they wrote.
-            let world = std::fs::read(&artifact.path)
-                .ok()
-                .and_then(|bytes| kiln_componentize::describe(&bytes).ok())
-                .unwrap_or_default();
-            let m = &artifact.metadata;
-            shell.json(&json!({
-                "reason": "artifact",
-                "name": artifact.name,
-                "version": m.version,
-                "description": m.description,
-                "license": m.license,
-                "source": m.source,
-                "profile": profile.dir_name(),
-                "path": artifact.path,
-                "size": artifact.size,
-                "sha256": artifact.sha256,
-                "fresh": artifact.fresh,
-                "kind": "component",
-                "imports": world.imports,
-                "exports": world.exports,
-            }));
-        }
-    }
+fn report(shell: &Shell, artifact: &Artifact, profile: Profile) {
+    // The world is part of the artifact record: a library component's exports are how a
+    // user checks that it exports the world they wrote. People are not shown it, so a
+    // (no-op) human build does not read the component back.
+    let world = shell
+        .emits_json()
+        .then(|| std::fs::read(&artifact.path).ok())
+        .flatten()
+        .and_then(|bytes| kiln_componentize::describe(&bytes).ok())
+        .unwrap_or_default();
+    let m = &artifact.metadata;
+    shell.emit(messages::Artifact {
+        name: artifact.name.clone(),
+        package_version: m.version.clone(),
+        description: m.description.clone(),
+        license: m.license.clone(),
+        source: m.source.clone(),
+        profile: profile.dir_name().to_string(),
+        path: artifact.path.clone(),
+        size: artifact.size,
+        sha256: artifact.sha256.clone(),
+        fresh: artifact.fresh,
+        kind: "component".to_string(),
+        imports: world.imports,
+        exports: world.exports,
+    });
 }

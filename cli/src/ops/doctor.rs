@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use serde_json::json;
-
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 use crate::toolchain::{self, c};
 
 /// One line of the report.
@@ -157,28 +155,14 @@ pub fn checks() -> Vec<Check> {
 }
 
 /// Prints the report. Never fails: a missing toolchain is a finding, not an error.
-pub fn doctor(shell: &Shell, format: MessageFormat) {
+pub fn doctor(shell: &Shell) {
     for check in checks() {
-        match format {
-            MessageFormat::Json => shell.json(&json!({
-                "reason": "toolchain",
-                "name": check.name,
-                "ok": check.ok,
-                "path": check.path,
-                "detail": check.detail,
-                "fix": check.fix,
-            })),
-            MessageFormat::Human => {
-                let mark = if check.ok { "ok" } else { "missing" };
-                let mut line = format!("{:<34} {mark:<8} {}", check.name, check.detail);
-                if let Some(path) = &check.path {
-                    line.push_str(&format!(" ({})", path.display()));
-                }
-                shell.result(line);
-                if let Some(fix) = &check.fix {
-                    shell.result(format!("{:<34} {:<8} fix: {fix}", "", ""));
-                }
-            }
-        }
+        shell.emit(crate::messages::Toolchain {
+            name: check.name,
+            ok: check.ok,
+            path: check.path,
+            detail: check.detail,
+            fix: check.fix,
+        });
     }
 }

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kiln_runtime::exe::{self, ExeSettings};
 use kiln_runtime::{Runtime, RuntimeConfig};
-use serde_json::json;
 
 use crate::errors::hinted;
 use crate::manifest::Project;
 use crate::ops::build::{Artifact, Profile};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::Shell;
 
 /// Where kiln looks for `kiln-runner`: `KILN_RUNNER` when set, else beside the running kiln.
 pub fn runner_path() -> Option<PathBuf> {
@@ -55,7 +54,6 @@ pub fn package(
     artifact: &Artifact,
     runner_path: &Path,
     profile: Profile,
-    format: MessageFormat,
 ) -> anyhow::Result<PathBuf> {
     let runner_file = fs_err::read(runner_path)?;
     let runner = exe::runner_part(&runner_file);
@@ -105,27 +103,16 @@ pub fn package(
         crate::fsutil::write_atomic_mode(&out_path, &bytes, 0o755)?;
         bytes.len() as u64
     };
-    match format {
-        MessageFormat::Human => shell.status(
-            "Packaged",
-            format_args!(
-                "{} {shown} ({}: runner {} + component and compiled code)",
-                profile.dir_name(),
-                human_size(size),
-                human_size(runner.len() as u64)
-            ),
-        ),
-        MessageFormat::Json => shell.json(&json!({
-            "reason": "artifact",
-            "name": artifact.name,
-            "profile": profile.dir_name(),
-            "kind": "executable",
-            "path": out_path,
-            "size": size,
-            "runner-size": runner.len(),
-            "fresh": fresh.is_some(),
-        })),
-    }
+    shell.emit(crate::messages::Executable {
+        name: artifact.name.clone(),
+        profile: profile.dir_name().to_string(),
+        kind: "executable".to_string(),
+        path: out_path.clone(),
+        size,
+        runner_size: runner.len() as u64,
+        fresh: fresh.is_some(),
+        shown,
+    });
     Ok(out_path)
 }
 

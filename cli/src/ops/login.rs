@@ -5,10 +5,9 @@ use std::io::Write;
 use anyhow::Context;
 use kiln_registry_client::credentials::StoredLogin;
 use kiln_registry_client::{Credential, CredentialSource, Reference};
-use serde_json::json;
 
 use crate::ops::registry;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Resolved `kiln login` settings.
 #[derive(Debug, Clone)]
@@ -21,8 +20,6 @@ pub struct LoginOptions {
     pub password_stdin: bool,
     /// `--insecure`.
     pub insecure: bool,
-    /// `--message-format`.
-    pub format: MessageFormat,
 }
 
 /// Checks `registry` is `HOST[:PORT]` and nothing more.
@@ -90,22 +87,11 @@ pub fn login(shell: &Shell, opts: &LoginOptions) -> anyhow::Result<()> {
             password,
         },
     )?;
-    shell.status(
-        "Logged in",
-        format_args!(
-            "to {} as {username} (saved in {})",
-            opts.registry,
-            store.path().display()
-        ),
-    );
-    if opts.format == MessageFormat::Json {
-        shell.json(&json!({
-            "reason": "login",
-            "registry": opts.registry,
-            "username": username,
-            "store": store.path(),
-        }));
-    }
+    shell.emit(crate::messages::Login {
+        registry: opts.registry.clone(),
+        username,
+        store: store.path().to_path_buf(),
+    });
     Ok(())
 }
 
@@ -114,19 +100,15 @@ pub fn login(shell: &Shell, opts: &LoginOptions) -> anyhow::Result<()> {
 /// # Errors
 ///
 /// A malformed registry, an unreadable or unwritable store.
-pub fn logout(shell: &Shell, registry: &str, format: MessageFormat) -> anyhow::Result<()> {
+pub fn logout(shell: &Shell, registry: &str) -> anyhow::Result<()> {
     check_registry(registry)?;
     let store = registry::credential_store()
         .context("cannot find kiln's configuration directory; set KILN_CONFIG_DIR")?;
     let removed = store.remove(registry)?;
-    if removed {
-        shell.status("Logged out", format_args!("of {registry}"));
-    } else {
-        shell.warn(format_args!("not logged in to {registry}; nothing to do"));
-    }
-    if format == MessageFormat::Json {
-        shell.json(&json!({"reason": "logout", "registry": registry, "removed": removed}));
-    }
+    shell.emit(crate::messages::Logout {
+        registry: registry.to_string(),
+        removed,
+    });
     Ok(())
 }
 

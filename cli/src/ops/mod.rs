@@ -13,3 +13,4 @@ pub mod pull;
 pub mod registry;
 pub mod run;
 pub mod serve;
+pub mod sign;

@@ -60,15 +60,12 @@ pub fn new(shell: &Shell, opts: &NewOptions) -> anyhow::Result<()> {
     for file in &plan {
         crate::fsutil::write_atomic(&opts.path.join(&file.path), &file.contents)?;
     }
-    shell.status(
-        "Created",
-        format_args!(
-            "{} component `{name}` in `{}` from template `{}`",
-            template.language,
-            opts.path.display(),
-            template.id
-        ),
-    );
+    shell.emit(crate::messages::ProjectCreated {
+        template: template.id.to_string(),
+        language: template.language.to_string(),
+        name,
+        path: opts.path.clone(),
+    });
     Ok(())
 }
 
@@ -132,22 +129,16 @@ fn check_destination(root: &Path, plan: &[PlannedFile], force: bool) -> anyhow::
 }
 
 /// `kiln templates`: one row per template.
-pub fn list(shell: &Shell, json: bool) -> anyhow::Result<()> {
+pub fn list(shell: &Shell) -> anyhow::Result<()> {
     let all = templates::all()?;
-    if json {
-        for t in &all {
-            shell.json(&serde_json::json!({ "id": t.id, "language": t.language, "description": t.description }));
-        }
-        return Ok(());
-    }
     let width = all.iter().map(|t| t.id.len()).max().unwrap_or(0);
     for t in &all {
-        shell.result(format_args!(
-            "{:width$}  {:6}  {}",
-            t.id,
-            t.language.to_string(),
-            t.description
-        ));
+        shell.emit(crate::messages::Template {
+            id: t.id.to_string(),
+            language: t.language.to_string(),
+            description: t.description.to_string(),
+            width,
+        });
     }
     Ok(())
 }

@@ -6,14 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use kiln_registry_client::{Artifact, Reference, annotations};
-use serde_json::json;
 
 use crate::env_vars;
 use crate::errors::hinted;
 use crate::manifest::Project;
 use crate::ops::build::{Profile, build_project};
 use crate::ops::registry::{self, RegistryArgs, ShellProgress};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{Shell, human_size};
 
 /// Resolved `kiln publish` settings.
 #[derive(Debug, Clone)]
@@ -26,6 +25,8 @@ pub struct PublishOptions {
     pub annotations: Vec<(String, String)>,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--sign KEY` (relative to the current directory).
+    pub sign: Option<PathBuf>,
     /// `--wasm FILE`: publish a component file, not the project.
     pub wasm: Option<PathBuf>,
     /// Credentials and `--insecure`.
@@ -34,8 +35,6 @@ pub struct PublishOptions {
     pub manifest_path: Option<PathBuf>,
     /// The current directory.
     pub cwd: PathBuf,
-    /// `--message-format`.
-    pub format: MessageFormat,
 }
 
 /// Publishes; prints `REFERENCE@sha256:…` on stdout.
@@ -53,6 +52,7 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
         Reference::validate_tag(tag)?;
     }
     let mut notes = BTreeMap::new();
+    let mut sign = opts.sign.as_ref().map(|key| opts.cwd.join(key));
     let (component_path, written, version) = match &opts.wasm {
         Some(wasm) => {
             let written = opts.reference.clone().ok_or_else(|| {
@@ -80,7 +80,7 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
                         )
                     })?,
             };
-            let built = build_project(shell, &project, Profile::Release, false, opts.format, &[])?;
+            let built = build_project(shell, &project, Profile::Release, false, &[])?;
             let metadata = &built.metadata;
             let mut note = |key: &str, value: Option<&String>| {
                 if let Some(value) = value {
@@ -93,6 +93,14 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
             note(annotations::LICENSES, metadata.license.as_ref());
             note(annotations::SOURCE, metadata.source.as_ref());
             notes.extend(project.manifest.publish.annotations.clone());
+            if sign.is_none() {
+                sign = project
+                    .manifest
+                    .publish
+                    .sign
+                    .as_ref()
+                    .map(|key| project.root.join(key));
+            }
             (built.path, written, metadata.version.clone())
         }
     };
@@ -114,6 +122,11 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
 
+    // The key is read (and its passphrase checked) before anything is pushed.
+    let signing_key = match &sign {
+        Some(path) => Some((crate::ops::sign::read_signing_key(path)?, path.clone())),
+        None => None,
+    };
     let component = fs_err::read(&component_path)?;
     let size = component.len() as u64;
     let artifact = Artifact::package(component, notes, created)
@@ -129,18 +142,15 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
                 human_size(size)
             ),
         );
-        match opts.format {
-            MessageFormat::Human => shell.result(&pinned),
-            MessageFormat::Json => shell.json(&json!({
-                "reason": "publish",
-                "dry_run": true,
-                "reference": pinned,
-                "digest": artifact.manifest_digest,
-                "layer_digest": artifact.layer_digest,
-                "size": size,
-                "annotations": artifact.annotations,
-            })),
-        }
+        shell.emit(crate::messages::Publish {
+            dry_run: true,
+            reference: pinned,
+            digest: artifact.manifest_digest.clone(),
+            layer_digest: artifact.layer_digest.clone(),
+            size,
+            uploaded: 0,
+            annotations: artifact.annotations.clone(),
+        });
         return Ok(());
     }
 
@@ -155,7 +165,20 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
             };
             let pushed = client.push(&reference, &artifact, &progress).await;
             registry::report_connection(shell, &client, reference.registry());
-            pushed.map_err(registry::explain)
+            let pushed = pushed.map_err(registry::explain)?;
+            if let Some((key, path)) = &signing_key {
+                crate::ops::sign::sign_pushed(
+                    shell,
+                    &client,
+                    &reference,
+                    &pushed.digest,
+                    key,
+                    path,
+                    &progress,
+                )
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(pushed)
         })
         .with_context(|| format!("cannot publish to {reference}"))?;
     shell.status(
@@ -166,18 +189,14 @@ pub fn publish(shell: &Shell, opts: &PublishOptions) -> anyhow::Result<()> {
             human_size(pushed.uploaded)
         ),
     );
-    match opts.format {
-        MessageFormat::Human => shell.result(&pushed.reference),
-        MessageFormat::Json => shell.json(&json!({
-            "reason": "publish",
-            "dry_run": false,
-            "reference": pushed.reference,
-            "digest": pushed.digest,
-            "layer_digest": artifact.layer_digest,
-            "size": size,
-            "uploaded": pushed.uploaded,
-            "annotations": artifact.annotations,
-        })),
-    }
+    shell.emit(crate::messages::Publish {
+        dry_run: false,
+        reference: pushed.reference.clone(),
+        digest: pushed.digest.clone(),
+        layer_digest: artifact.layer_digest.clone(),
+        size,
+        uploaded: pushed.uploaded,
+        annotations: artifact.annotations.clone(),
+    });
     Ok(())
 }

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use kiln_registry_client::{Pulled, Reference};
-use serde_json::json;
 
 use crate::errors::hinted;
 use crate::ops::registry::{self, RegistryArgs, ShellProgress};
-use crate::shell::{MessageFormat, Shell, human_size};
+use crate::shell::{Shell, human_size};
 
 /// Resolved `kiln pull` settings.
 #[derive(Debug, Clone)]
@@ -21,8 +20,8 @@ pub struct PullOptions {
     pub force: bool,
     /// Credentials and `--insecure`.
     pub registry: RegistryArgs,
-    /// `--message-format`.
-    pub format: MessageFormat,
+    /// `--verify KEY`s.
+    pub verify: crate::ops::sign::VerifyArgs,
 }
 
 /// Pulls `reference` into the cache (verified) and returns where the component is.
@@ -70,7 +69,7 @@ pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.wasm", reference.name())));
-    let pulled = fetch(shell, &reference, &opts.registry)?;
+    let (pulled, _) = crate::ops::sign::fetch(shell, &reference, &opts.registry, &opts.verify)?;
     // The bytes that were verified, not a second read of the cache file.
     let bytes = &pulled.bytes;
     if output.exists() && !opts.force {
@@ -84,20 +83,17 @@ pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
     } else {
         crate::fsutil::write_atomic(&output, bytes)?;
     }
-    match opts.format {
-        MessageFormat::Human => shell.result(output.display()),
-        MessageFormat::Json => shell.json(&json!({
-            "reason": "pull",
-            "reference": format!("{reference}"),
-            "digest": pulled.digest,
-            "layer_digest": pulled.layer_digest,
-            "size": pulled.size,
-            "downloaded": pulled.downloaded,
-            "path": output,
-            "annotations": pulled.annotations,
-            "imports": pulled.config.component.as_ref().map(|c| &c.imports),
-            "exports": pulled.config.component.as_ref().map(|c| &c.exports),
-        })),
-    }
+    let component = pulled.config.component.as_ref();
+    shell.emit(crate::messages::Pull {
+        reference: reference.to_string(),
+        digest: pulled.digest.clone(),
+        layer_digest: pulled.layer_digest.clone(),
+        size: pulled.size,
+        downloaded: pulled.downloaded,
+        path: output,
+        annotations: pulled.annotations.clone(),
+        imports: component.map(|c| c.imports.clone()),
+        exports: component.map(|c| c.exports.clone()),
+    });
     Ok(())
 }

@@ -184,14 +184,16 @@ impl Progress for ShellProgress<'_> {
 
     fn blob_finished(&self, digest: &str, transferred: bool) {
         self.shell.progress_finish();
-        let what = match (transferred, self.verb) {
-            (true, "Pushing") => "uploaded",
-            (true, _) => "downloaded",
-            (false, "Pushing") => "already in the registry",
-            (false, _) => "in the cache",
-        };
-        self.shell
-            .verbose_status("Blob", format_args!("{} {what}", short(digest)));
+        self.shell.emit(crate::messages::Blob {
+            direction: if self.verb == "Pushing" {
+                "push"
+            } else {
+                "pull"
+            }
+            .to_string(),
+            digest: digest.to_string(),
+            transferred,
+        });
     }
 
     fn retrying(&self, operation: &str, attempt: u32, delay: Duration, reason: &str) {
@@ -203,14 +205,7 @@ impl Progress for ShellProgress<'_> {
     }
 }
 
-/// `sha256:0123456789ab`.
-pub fn short(digest: &str) -> &str {
-    // By characters, not bytes: a digest that is shown before it is checked may hold any.
-    digest
-        .char_indices()
-        .nth(19)
-        .map_or(digest, |(end, _)| &digest[..end])
-}
+pub use crate::messages::short_digest as short;
 
 /// Whether stdin is a terminal (for prompts).
 pub fn stdin_is_terminal() -> bool {

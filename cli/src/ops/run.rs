@@ -11,7 +11,7 @@ use kiln_runtime::{CodeSource, RunConfig, Runtime, RuntimeConfig};
 use crate::errors::hinted;
 use crate::manifest::{CARGO_TOML, KILN_TOML, Project};
 use crate::ops::build::{Profile, build_project};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Resolved `kiln run` settings.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub run: RunConfig,
     /// Arguments after `--`.
     pub args: Vec<String>,
+    /// `--verify KEY`s for a registry reference.
+    pub verify: crate::ops::sign::VerifyArgs,
 }
 
 /// What to run: a component file, named for `argv[0]`, with its project's `[run]` table.
@@ -263,10 +265,11 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
                 });
             } else if let Some(reference) = path.to_str().filter(|p| looks_like_reference(p)) {
                 let reference: kiln_registry_client::Reference = reference.parse()?;
-                let pulled = crate::ops::pull::fetch(
+                let (pulled, _) = crate::ops::sign::fetch(
                     shell,
                     &reference,
                     &crate::ops::registry::RegistryArgs::default(),
+                    &opts.verify,
                 )?;
                 return Ok(Runnable {
                     path: pulled.component,
@@ -281,14 +284,7 @@ fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
         }
         (None, manifest_path) => Project::find(&opts.cwd, manifest_path.as_deref())?,
     };
-    let artifact = build_project(
-        shell,
-        &project,
-        opts.profile,
-        false,
-        MessageFormat::Human,
-        &[],
-    )?;
+    let artifact = build_project(shell, &project, opts.profile, false, &[])?;
     Ok(Runnable {
         verified: None,
         path: artifact.path,

@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use kiln_runtime::serve::{ServeEvent, ServeOptions as RuntimeServeOptions};
-use serde_json::json;
 
 use crate::errors::hinted;
 use crate::ops::run::{Prepared, RunOptions, prepare};
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// Resolved `kiln serve` settings.
 #[derive(Debug, Clone)]
@@ -24,8 +23,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// How long a client has to send a request head.
     pub header_timeout: std::time::Duration,
-    /// Human or JSON output.
-    pub format: MessageFormat,
+    /// The most requests one WASI 0.3 instance serves before it is retired.
+    pub max_instance_reuse: usize,
+    /// The most requests one WASI 0.3 instance serves at once.
+    pub max_instance_concurrency: usize,
 }
 
 /// Serves until Ctrl-C.
@@ -53,6 +54,8 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
         max_request_body: opts.max_request_body,
         max_connections: opts.max_connections,
         header_read_timeout: opts.header_timeout,
+        max_instance_reuse: opts.max_instance_reuse,
+        max_instance_concurrency: opts.max_instance_concurrency,
         ..RuntimeServeOptions::default()
     };
 
@@ -88,13 +91,10 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
         crate::signals::delegate();
         let addr = server.local_addr().context("cannot read the bound address")?;
         let url = format!("http://{addr}");
-        match opts.format {
-            MessageFormat::Human => {
-                shell.status("Serving", format_args!("`{shown}` on {url} (Ctrl-C to stop)"));
-                shell.result(&url);
-            }
-            MessageFormat::Json => shell.json(&json!({ "reason": "listening", "url": url })),
-        }
+        shell.emit(crate::messages::Listening {
+            url,
+            shown: shown.to_string(),
+        });
 
         let serving = server.serve(shutdown);
         tokio::pin!(serving);
@@ -103,76 +103,23 @@ pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
         let summary = loop {
             tokio::select! {
                 summary = &mut serving => break summary,
-                Some(event) = received.recv() => report(shell, opts.format, event),
+                Some(event) = received.recv() => report(shell, event),
             }
         };
         while let Ok(event) = received.try_recv() {
-            report(shell, opts.format, event);
+            report(shell, event);
         }
-        match opts.format {
-            MessageFormat::Human => {
-                if !summary.drained {
-                    shell.warn("requests still in flight after 30 s were cut off");
-                }
-                let plural = if summary.requests == 1 { "" } else { "s" };
-                shell.status(
-                    "Stopped",
-                    format_args!("after {} request{plural}", summary.requests),
-                );
-            }
-            MessageFormat::Json => shell.json(&json!({
-                "reason": "stopped",
-                "requests": summary.requests,
-                "drained": summary.drained,
-            })),
-        }
+        shell.emit(crate::messages::Stopped {
+            requests: summary.requests,
+            drained: summary.drained,
+        });
         Ok(())
     })
 }
 
 /// Shows one server event: guest failures always, each request with `-v`.
-fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
-    if format == MessageFormat::Json {
-        let value = match &event {
-            ServeEvent::Request {
-                method,
-                path,
-                status,
-                duration,
-                error,
-            } => json!({
-                "reason": "request", "method": method, "path": path, "status": status,
-                "duration-ms": duration.as_secs_f64() * 1000.0,
-                "error": error.as_ref().map(ToString::to_string),
-            }),
-            ServeEvent::GuestFailed {
-                method,
-                path,
-                error,
-            } => json!({
-                "reason": "request", "method": method, "path": path, "status": 500,
-                "error": error.to_string(),
-            }),
-            ServeEvent::BodyTooLarge {
-                method,
-                path,
-                length,
-            } => json!({
-                "reason": "request", "method": method, "path": path, "status": 413,
-                "error": format!("body of {length} bytes is over the limit"),
-            }),
-            ServeEvent::Connection { peer, message } => {
-                json!({ "reason": "connection-error", "peer": peer.to_string(), "error": message })
-            }
-            ServeEvent::AcceptFailed { message, retry_in } => json!({
-                "reason": "accept-error", "error": message,
-                "retry-in-ms": retry_in.as_secs_f64() * 1000.0,
-            }),
-            ServeEvent::Draining => json!({ "reason": "draining" }),
-        };
-        shell.json(&value);
-        return;
-    }
+fn report(shell: &Shell, event: ServeEvent) {
+    use crate::messages::{AcceptError, ConnectionError, Draining, Request};
     match event {
         ServeEvent::Request {
             method,
@@ -180,40 +127,52 @@ fn report(shell: &Shell, format: MessageFormat, event: ServeEvent) {
             status,
             duration,
             error,
-        } => {
-            shell.verbose_status(
-                "Request",
-                format_args!(
-                    "{method} {path} -> {status} in {:.1} ms",
-                    duration.as_secs_f64() * 1000.0
-                ),
-            );
-            if let Some(error) = error {
-                shell.warn(format_args!(
-                    "{method} {path}: the guest failed after answering {status}: {error}"
-                ));
-            }
-        }
+        } => shell.emit(Request {
+            method,
+            path,
+            status,
+            duration_ms: Some(duration.as_secs_f64() * 1000.0),
+            error: error.as_ref().map(ToString::to_string),
+        }),
         ServeEvent::GuestFailed {
             method,
             path,
             error,
-        } => shell.warn(format_args!("{method} {path} -> 500: {error}")),
+        } => shell.emit(Request {
+            method,
+            path,
+            status: 500,
+            duration_ms: None,
+            error: Some(error.to_string()),
+        }),
         ServeEvent::BodyTooLarge {
             method,
             path,
             length,
-        } => shell.warn(format_args!(
-            "{method} {path} -> 413: a body of {length} bytes is over --max-request-body"
-        )),
-        ServeEvent::Connection { peer, message } => {
-            shell.verbose_status("Connection", format_args!("{peer}: {message}"))
+        } => shell.emit(Request {
+            method,
+            path,
+            status: 413,
+            duration_ms: None,
+            error: Some(format!(
+                "a body of {length} bytes is over --max-request-body"
+            )),
+        }),
+        ServeEvent::Connection { peer, message } => shell.emit(ConnectionError {
+            peer: peer.to_string(),
+            error: message,
+        }),
+        ServeEvent::AcceptFailed { message, retry_in } => shell.emit(AcceptError {
+            error: message,
+            retry_in_ms: retry_in.as_secs_f64() * 1000.0,
+        }),
+        ServeEvent::InstanceRetired { requests, error } => {
+            shell.emit(crate::messages::InstanceRetired {
+                requests: requests as u64,
+                error: error.as_ref().map(ToString::to_string),
+            })
         }
-        ServeEvent::AcceptFailed { message, retry_in } => shell.warn(format_args!(
-            "cannot accept a connection: {message}; retrying in {} ms",
-            retry_in.as_millis()
-        )),
-        ServeEvent::Draining => shell.status("Draining", "requests in flight (Ctrl-C received)"),
+        ServeEvent::Draining => shell.emit(Draining {}),
     }
 }
 

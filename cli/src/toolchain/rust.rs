@@ -13,12 +13,11 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
-use serde_json::json;
 
 use crate::errors::hinted;
 use crate::manifest::Build;
 use crate::ops::build::Profile;
-use crate::shell::{MessageFormat, Shell};
+use crate::shell::Shell;
 
 /// The Rust target kiln builds for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -230,7 +229,6 @@ pub fn build(
     cargo_toml: &Path,
     build: &Build,
     profile: Profile,
-    format: MessageFormat,
 ) -> anyhow::Result<RustBuild> {
     let root = cargo_toml.parent().unwrap_or(Path::new("."));
     // Both spawn a process; run them side by side (a no-op build is mostly process start-up).
@@ -287,8 +285,7 @@ pub fn build(
     shell.verbose_status("Running", format_args!("`{}`", display_command(&cmd)));
 
     // Counting needs a second, full `cargo metadata`: only pay for it when a bar is drawn.
-    if format == MessageFormat::Human
-        && shell.progress_enabled()
+    if shell.progress_enabled()
         && let Some(total) = count_units(cargo_toml, &selected.package)
     {
         shell.progress_start(total, "Building");
@@ -316,15 +313,12 @@ pub fn build(
                     }
                     built += 1;
                     shell.progress_set(built, &artifact.target.name);
-                    if format == MessageFormat::Json {
-                        shell.json(&json!({
-                            "reason": "unit-finished",
-                            "package": artifact.package_id.repr,
-                            "target": artifact.target.name,
-                            "fresh": artifact.fresh,
-                            "built": built,
-                        }));
-                    }
+                    shell.emit(crate::messages::UnitFinished {
+                        package: artifact.package_id.repr.clone(),
+                        target: artifact.target.name.clone(),
+                        fresh: artifact.fresh,
+                        built,
+                    });
                     if artifact.package_id == selected.package
                         && artifact.target.name == selected.target
                     {
@@ -340,27 +334,17 @@ pub fn build(
                         .message
                         .rendered
                         .unwrap_or_else(|| message.message.message.clone());
-                    match format {
-                        MessageFormat::Human => {
-                            let is_error = matches!(
-                                message.message.level,
-                                cargo_metadata::diagnostic::DiagnosticLevel::Error
-                                    | cargo_metadata::diagnostic::DiagnosticLevel::Ice
-                            );
-                            if is_error {
-                                shell.forward_stderr_always(&rendered);
-                            } else {
-                                shell.forward_stderr(&rendered);
-                            }
-                        }
-                        MessageFormat::Json => shell.json(&json!({
-                            "reason": "compiler-message",
-                            "package": message.package_id.repr,
-                            "level": message.message.level,
-                            "message": message.message.message,
-                            "rendered": anstream::adapter::strip_str(&rendered).to_string(),
-                        })),
-                    }
+                    let level = serde_json::to_value(&message.message.level)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    shell.emit(crate::messages::CompilerMessage {
+                        package: message.package_id.repr,
+                        level,
+                        message: message.message.message,
+                        rendered: anstream::adapter::strip_str(&rendered).to_string(),
+                        colored: rendered,
+                    });
                 }
                 _ => {}
             }

@@ -212,6 +212,11 @@ impl Kiln {
         self
     }
 
+    /// The command, for tests that wire its stdio themselves.
+    pub fn command(self) -> Command {
+        self.cmd
+    }
+
     pub fn env_remove(mut self, key: &str) -> Self {
         self.cmd.env_remove(key);
         self
