@@ -23,3 +23,4 @@ mod registry;
 mod run;
 mod serve;
 mod signals;
+mod signing;
