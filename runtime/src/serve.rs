@@ -94,6 +94,11 @@ pub const MAX_INSTANCE_CONCURRENCY: usize = MAX_CONNECTIONS;
 /// default `--idle-instance-timeout`).
 const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long past its timeout the host gives up on a WASI 0.3 request by itself: the instance's
+/// own expiration comes first (and retires an instance whose request spins), so a client's next
+/// request does not land on an instance about to be dropped.
+const REQUEST_TIMEOUT_GRACE: Duration = Duration::from_millis(250);
+
 /// How long a request whose instance failed waits for the instance's error to be named.
 const FAILURE_REPORT_WAIT: Duration = Duration::from_secs(5);
 
@@ -632,9 +637,9 @@ type Done = std::pin::Pin<Box<dyn Future<Output = Option<Error>> + Send>>;
 
 /// Serves one request from a WASI 0.3 service's instances (a live one with room, or a new
 /// one). The request is bounded by the timeout from its arrival (`start`) to the end of its
-/// response body: a tokio timeout around waiting for the head (so a request stuck in a
-/// queue, an instantiation or a guest that never answers is let go), the worker's own
-/// expiration inside the instance, and a deadline on the body.
+/// response body: the worker's own expiration inside the instance, a tokio timeout around
+/// waiting for the head (a moment later, so a request stuck in a queue, an instantiation or a
+/// guest that never answers is let go), and a deadline on the body.
 async fn run_p3_request(
     instances: &ProxyHandler<P3Instances>,
     req: hyper::Request<WasiBody>,
@@ -652,9 +657,11 @@ async fn run_p3_request(
     });
     let handled = instances.handle(slot.clone(), req);
     let handled = match (deadline, state.limits.timeout) {
-        (Some(deadline), Some(limit)) => tokio::time::timeout_at(deadline, handled)
-            .await
-            .map_err(|_| Error::Timeout { limit })?,
+        (Some(deadline), Some(limit)) => {
+            tokio::time::timeout_at(deadline + REQUEST_TIMEOUT_GRACE, handled)
+                .await
+                .map_err(|_| Error::Timeout { limit })?
+        }
         _ => handled.await,
     };
     let response = match handled {

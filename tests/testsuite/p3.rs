@@ -367,16 +367,16 @@ fn serve_p3_guest(env: &Env, extra: &[&str]) -> crate::support::Served {
 /// One answer of http-guest-p3: its status, `count`, `active` and the rest of the body.
 fn p3_answer(response: ureq::http::Response<ureq::Body>) -> (u16, u64, u64, String) {
     let (status, text) = body(response);
+    if status != 200 {
+        return (status, 0, 0, text);
+    }
     let mut words = text.splitn(3, ' ');
     let mut field = |name: &str| -> u64 {
         words
             .next()
             .and_then(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name}= in {text:?} ({status})"))
+            .unwrap_or_else(|| panic!("no {name}= in {text:?}"))
     };
-    if status != 200 {
-        return (status, 0, 0, text);
-    }
     let count = field("count");
     let active = field("active");
     let rest = words.next().unwrap_or_default().to_string();
@@ -417,7 +417,11 @@ fn a_wasi_0_3_instance_serves_several_requests_concurrently_and_shares_its_state
     // one instance together (served one at a time, 16 × 500 ms would take 8 s).
     let (answers, took) = concurrently(&server.url, "/slow?ms=500", 16);
     for answer in &answers {
-        assert_eq!((answer.0, answer.3.as_str()), (200, "slept 500"), "{answers:?}");
+        assert_eq!(
+            (answer.0, answer.3.as_str()),
+            (200, "slept 500"),
+            "{answers:?}"
+        );
     }
     let most = answers.iter().map(|a| a.2).max().unwrap();
     assert!(most > 1, "no instance served two at once: {answers:?}");
@@ -430,7 +434,12 @@ fn a_wasi_0_3_instance_serves_several_requests_concurrently_and_shares_its_state
     // At most 2 at once in an instance, and a new instance after every 3 requests.
     let server = serve_p3_guest(
         &env,
-        &["--max-instance-concurrency", "2", "--max-instance-reuse", "3"],
+        &[
+            "--max-instance-concurrency",
+            "2",
+            "--max-instance-reuse",
+            "3",
+        ],
     );
     let counts: Vec<_> = (0..7)
         .map(|_| p3_answer(agent.get(format!("{}/", server.url)).call().unwrap()).1)
@@ -438,7 +447,11 @@ fn a_wasi_0_3_instance_serves_several_requests_concurrently_and_shares_its_state
     assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
     let (answers, _) = concurrently(&server.url, "/slow?ms=300", 8);
     for answer in &answers {
-        assert_eq!((answer.0, answer.3.as_str()), (200, "slept 300"), "{answers:?}");
+        assert_eq!(
+            (answer.0, answer.3.as_str()),
+            (200, "slept 300"),
+            "{answers:?}"
+        );
         assert!(answer.2 <= 2 && answer.1 <= 3, "{answers:?}");
     }
     let (code, stderr) = server.interrupt();
@@ -463,7 +476,9 @@ fn max_instance_reuse_1_gives_every_wasi_0_3_request_a_fresh_instance() {
     let (code, stderr) = server.interrupt();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        stderr.matches("Retired an instance after 1 request\n").count(),
+        stderr
+            .matches("Retired an instance after 1 request\n")
+            .count(),
         12,
         "{stderr}"
     );
@@ -480,7 +495,9 @@ fn a_trap_retires_its_wasi_0_3_instance_and_limits_still_apply() {
     assert_eq!(get("/").1, 1);
     // A request waiting on a timer in the instance when another traps in it: both get 500s.
     let url = server.url.clone();
-    let slow = std::thread::spawn(move || p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap()));
+    let slow = std::thread::spawn(move || {
+        p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap())
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(get("/trap"), generic);
     assert_eq!(slow.join().unwrap(), generic);
@@ -536,7 +553,9 @@ fn sigterm_drains_requests_in_flight_on_a_shared_wasi_0_3_instance() {
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let url = server.url.clone();
-            std::thread::spawn(move || p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap()))
+            std::thread::spawn(move || {
+                p3_answer(http().get(format!("{url}/slow?ms=1500")).call().unwrap())
+            })
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(500));
