@@ -10,6 +10,8 @@
 //! - [`Runtime::run_command`] instantiates a loaded command component with a
 //!   [`Capabilities`] set (arguments, environment variables, preopened directories; stdio is
 //!   inherited) and returns the guest's [`ExitStatus`].
+//! - [`Runtime::prepare_call`] and [`Runtime::invoke`] ([`invoke`]) call one export of a
+//!   library component with arguments in WAVE.
 //!
 //! Nothing is granted by default: no host directory, no environment variable, no socket.
 //! A run can be bounded by [`Limits`] — wall-clock time (epoch interruption), total linear
@@ -26,6 +28,7 @@
 
 pub mod exe;
 mod grants;
+pub mod invoke;
 pub mod serve;
 pub mod text;
 
