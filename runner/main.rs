@@ -120,7 +120,7 @@ fn run() -> Result<i32, Failure> {
     };
     let caps = config
         .capabilities(&cwd, args, |k| std::env::var(k).ok(), host_vars)
-        .map_err(Failure::new)?;
+        .map_err(|e| Failure::new(chain(&e)))?;
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: None,
@@ -128,11 +128,11 @@ fn run() -> Result<i32, Failure> {
         max_wasm_stack: config.max_wasm_stack,
         pooling: false,
     })
-    .map_err(|e| Failure::new(e.to_string()))?;
+    .map_err(|e| Failure::new(chain(&e)))?;
     // SAFETY: the precompiled code was verified against the payload digest above, and kiln
     // made it with `Runtime::precompile_portable` for these settings.
     let loaded = unsafe { runtime.load_precompiled(payload.precompiled(), payload.component()) }
-        .map_err(|e| Failure::new(e.to_string()))?;
+        .map_err(|e| Failure::new(chain(&e)))?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -141,12 +141,24 @@ fn run() -> Result<i32, Failure> {
     match tokio.block_on(runtime.run_command(&loaded, &caps, &config.limits())) {
         Ok(status) => Ok(status.code),
         Err(error) => Err(Failure {
-            message: error.to_string(),
+            message: chain(&error),
             detail: error.backtrace().map(|b| b.trim_end().to_string()),
             hint: None,
             code: error.exit_code().unwrap_or(FAILURE.into()),
         }),
     }
+}
+
+/// An error and its causes on one line, `outer: inner: innermost`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// `argv[0]` as a program sees it: the file name it was started as.

@@ -240,6 +240,12 @@ pub fn host_vars() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `KILN_KEY_PASSWORD` when set, even to the empty string (an empty passphrase, as cosign
+/// reads `COSIGN_PASSWORD`).
+pub fn key_password() -> Option<String> {
+    std::env::var(KILN_KEY_PASSWORD).ok()
+}
+
 #[cfg(test)]
 mod tests {
     /// Every variable the code names is in the one documented list.
@@ -259,10 +265,4 @@ mod tests {
             }
         }
     }
-}
-
-/// `KILN_KEY_PASSWORD` when set, even to the empty string (an empty passphrase, as cosign
-/// reads `COSIGN_PASSWORD`).
-pub fn key_password() -> Option<String> {
-    std::env::var(KILN_KEY_PASSWORD).ok()
 }

@@ -7,25 +7,41 @@ use std::fmt;
 /// its hint is shown after the causes.
 #[derive(Debug)]
 pub struct Hinted {
-    message: String,
+    error: Box<dyn std::error::Error + Send + Sync + 'static>,
     hint: String,
 }
 
 /// An error with `message`, suggesting `hint`.
 pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    let message: String = message.into();
     anyhow::Error::new(Hinted {
-        message: message.into(),
+        error: message.into(),
+        hint: hint.into(),
+    })
+}
+
+/// `error` as it is (its message and its causes), suggesting `hint`.
+pub fn with_hint(
+    error: impl std::error::Error + Send + Sync + 'static,
+    hint: impl Into<String>,
+) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        error: Box::new(error),
         hint: hint.into(),
     })
 }
 
 impl fmt::Display for Hinted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        self.error.fmt(f)
     }
 }
 
-impl std::error::Error for Hinted {}
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
 
 /// An error chain split into the parts the shell draws.
 pub struct Rendered {
@@ -43,7 +59,16 @@ impl From<&anyhow::Error> for Rendered {
     fn from(error: &anyhow::Error) -> Self {
         let mut chain = error.chain();
         let message = chain.next().map(ToString::to_string).unwrap_or_default();
-        let causes = chain.map(ToString::to_string).collect();
+        // Errors that print their source in their own message (`cannot read x: denied`) would
+        // show it twice: a cause already said by the line above is left out.
+        let mut causes: Vec<String> = Vec::new();
+        for cause in chain {
+            let text = cause.to_string();
+            let above = causes.last().unwrap_or(&message);
+            if !above.ends_with(&text) {
+                causes.push(text);
+            }
+        }
         let mut hints = Vec::new();
         let mut detail = None;
         for cause in error.chain() {
@@ -96,6 +121,26 @@ mod tests {
         assert_eq!(r.causes, ["target missing"]);
         assert_eq!(r.hints, ["run `rustup target add wasm32-wasip2`"]);
         assert_eq!(exit_code(&err), 1);
+    }
+
+    #[test]
+    fn a_hint_keeps_the_causes_of_the_error_it_is_added_to() {
+        let io = std::io::Error::other("disk on fire");
+        let error = kiln_runtime::Error::Cache {
+            path: "/cache".into(),
+            source: io,
+        };
+        let r = Rendered::from(&with_hint(error, "set KILN_CACHE_DIR"));
+        assert_eq!(r.message, "compiled-code cache at `/cache`: disk on fire");
+        assert!(r.causes.is_empty(), "said once: {:?}", r.causes);
+        assert_eq!(r.hints, ["set KILN_CACHE_DIR"]);
+        let err = with_hint(
+            kiln_runtime::Error::Compile("bad magic".into()),
+            "is it wasm?",
+        );
+        let r = Rendered::from(&err);
+        assert_eq!(r.message, "failed to compile the component");
+        assert_eq!(r.causes, ["bad magic"]);
     }
 
     #[test]

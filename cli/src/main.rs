@@ -12,6 +12,7 @@ mod fsutil;
 mod manifest;
 mod messages;
 mod ops;
+mod settings;
 mod shell;
 mod signals;
 mod templates;
@@ -28,7 +29,7 @@ fn main() {
         clap::ColorChoice::Never => anstream::ColorChoice::Never,
     });
     let shell = shell::Shell::new(cli.verbosity(), cli.message_format);
-    let code = match commands::exec(&shell, cli.command) {
+    let code = match commands::exec(&shell, cli.command, cli.show_settings) {
         Ok(code) => code,
         Err(error) => {
             signals::exit_if_signalled();

@@ -592,7 +592,7 @@ pub fn crate_name(name: &str) -> String {
 }
 
 /// A project found on disk: its root directory and the manifests in it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Project {
     /// The directory holding the manifest(s).
     pub root: PathBuf,

@@ -66,6 +66,8 @@ pub enum Message {
     Login(Login),
     /// `kiln logout`.
     Logout(Logout),
+    /// What `--show-settings` prints: the settings a command resolved.
+    Settings(Settings),
     /// `kiln serve` is accepting connections.
     Listening(Listening),
     /// One HTTP request `kiln serve` answered.
@@ -81,6 +83,8 @@ pub enum Message {
     Draining(Draining),
     /// `kiln serve` stopped.
     Stopped(Stopped),
+    /// What an export of a library component returned (`kiln run --invoke`).
+    Invoked(Invoked),
 }
 
 /// A progress line.
@@ -425,8 +429,12 @@ pub struct Pull {
     pub size: u64,
     /// Bytes downloaded (0 when everything was in the cache).
     pub downloaded: u64,
-    /// Where the component was written.
+    /// Where the component was written (absolute).
     pub path: PathBuf,
+    /// The path as people see it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub shown: String,
     /// The manifest annotations.
     pub annotations: BTreeMap<String, String>,
     /// The imports the artifact's config lists, when it has them.
@@ -453,6 +461,18 @@ pub struct Logout {
     pub registry: String,
     /// False when kiln had no login for it.
     pub removed: bool,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Settings {
+    /// The command (`build`, `run`, `serve`, `publish`, `pull`).
+    pub command: String,
+    /// What was read from the environment (the current directory, `SOURCE_DATE_EPOCH`).
+    pub environment: serde_json::Value,
+    /// The settings: the project, profile, stages, bundles, grants and limits, references,
+    /// paths (absolute), as the command will use them. Their shape follows the command.
+    pub settings: serde_json::Value,
 }
 
 /// A server that accepts connections.
@@ -523,6 +543,24 @@ pub struct Stopped {
     pub drained: bool,
 }
 
+/// A call of a library component's export and what it returned.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Invoked {
+    /// The function called, by its qualified name: `add`, or `acme:math/ops@1.0.0#add` for a
+    /// function of an exported interface.
+    pub function: String,
+    /// Its signature in WIT's notation: `func(a: s32, b: s32) -> s32`.
+    pub signature: String,
+    /// The results in WAVE, as people see them: the value for one result, a tuple
+    /// `(a, b)` for several, `()` for none.
+    pub result: String,
+    /// The results as JSON: the value for one result, an array for several, `null` for none.
+    /// Records are objects; lists and tuples arrays; an `option` is `null` or its value; a
+    /// `result` is `{"ok": …}` or `{"err": …}`; a variant `{"<case>": payload}`; an enum its
+    /// case's name; flags an array of the names set.
+    pub value: serde_json::Value,
+}
+
 macro_rules! message_from {
     ($($variant:ident($ty:ty)),* $(,)?) => {
         $(impl From<$ty> for Message {
@@ -553,6 +591,7 @@ message_from!(
     Pull(Pull),
     Login(Login),
     Logout(Logout),
+    Settings(Settings),
     Listening(Listening),
     Request(Request),
     ConnectionError(ConnectionError),
@@ -560,6 +599,7 @@ message_from!(
     InstanceRetired(InstanceRetired),
     Draining(Draining),
     Stopped(Stopped),
+    Invoked(Invoked),
 );
 
 /// A message as people see it: zero or more of these lines.
@@ -689,7 +729,7 @@ impl Message {
                 )]
             }
             Message::Publish(p) => vec![Human::Result(p.reference.clone())],
-            Message::Pull(p) => vec![Human::Result(p.path.display().to_string())],
+            Message::Pull(p) => vec![Human::Result(p.shown.clone())],
             Message::Login(l) => status(
                 "Logged in",
                 format!(
@@ -704,6 +744,15 @@ impl Message {
                 "not logged in to {}; nothing to do",
                 l.registry
             ))],
+            Message::Settings(s) => {
+                let text = serde_json::to_string_pretty(&serde_json::json!({
+                    "command": s.command,
+                    "environment": s.environment,
+                    "settings": s.settings,
+                }))
+                .unwrap_or_default();
+                vec![Human::Result(text)]
+            }
             Message::Listening(l) => vec![
                 Human::Status(
                     "Serving".into(),
@@ -774,6 +823,7 @@ impl Message {
                 ));
                 lines
             }
+            Message::Invoked(i) => vec![Human::Result(i.result.clone())],
         }
     }
 }
@@ -935,7 +985,7 @@ pub fn reference_markdown() -> String {
              | `reason` | `\"{reason}\"` | |\n| `version` | integer | The format's version. |\n",
             description.replace('\n', " ")
         ));
-        sections.push_str(&field_rows(&body, &defs, &mut nested));
+        sections.push_str(&field_rows(&body, &mut nested));
     }
     out.push_str(&sections);
     let mut shown = std::collections::BTreeSet::new();
@@ -953,7 +1003,7 @@ pub fn reference_markdown() -> String {
         out.push_str(&format!("\n### {name}\n\n{description}\n\n"));
         if def.get("properties").is_some() {
             out.push_str("| field | type | description |\n|---|---|---|\n");
-            out.push_str(&field_rows(def, &defs, &mut nested));
+            out.push_str(&field_rows(def, &mut nested));
         } else if let Some(values) = enum_values(def) {
             out.push_str("| value | description |\n|---|---|\n");
             for (value, doc) in values {
@@ -1000,7 +1050,6 @@ fn enum_values(schema: &serde_json::Value) -> Option<Vec<(String, String)>> {
 
 fn field_rows(
     schema: &serde_json::Value,
-    defs: &serde_json::Map<String, serde_json::Value>,
     nested: &mut std::collections::BTreeSet<String>,
 ) -> String {
     use serde_json::Value;
@@ -1017,7 +1066,7 @@ fn field_rows(
         if name == "reason" {
             continue;
         }
-        let mut ty = type_name(property, defs, nested);
+        let mut ty = type_name(property, nested);
         // Options are written as null; only fields serde skips are left out.
         if !required.contains(&name.as_str()) && !ty.contains("null") {
             ty.push_str(" (may be absent)");
@@ -1034,7 +1083,6 @@ fn field_rows(
 
 fn type_name(
     schema: &serde_json::Value,
-    defs: &serde_json::Map<String, serde_json::Value>,
     nested: &mut std::collections::BTreeSet<String>,
 ) -> String {
     use serde_json::Value;
@@ -1043,7 +1091,7 @@ fn type_name(
         return format!("[{name}](#{})", name.to_lowercase());
     }
     if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
-        let parts: Vec<String> = any.iter().map(|s| type_name(s, defs, nested)).collect();
+        let parts: Vec<String> = any.iter().map(|s| type_name(s, nested)).collect();
         return parts.join(" or ");
     }
     let types: Vec<&str> = match schema.get("type") {
@@ -1057,13 +1105,13 @@ fn type_name(
             "array" => {
                 let items = schema
                     .get("items")
-                    .map(|i| type_name(i, defs, nested))
+                    .map(|i| type_name(i, nested))
                     .unwrap_or_else(|| "any".into());
                 format!("array of {items}")
             }
             "object" => match schema.get("additionalProperties") {
                 Some(values) if values.is_object() => {
-                    format!("object of {}", type_name(values, defs, nested))
+                    format!("object of {}", type_name(values, nested))
                 }
                 _ => "object".into(),
             },

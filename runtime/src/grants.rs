@@ -357,7 +357,7 @@ impl RunConfig {
         args: Vec<String>,
         host_var: impl Fn(&str) -> Option<String>,
         host_vars: impl FnOnce() -> Vec<(String, String)>,
-    ) -> Result<Capabilities, String> {
+    ) -> Result<Capabilities, GrantError> {
         let mut caps = Capabilities {
             args,
             inherit_network: self.inherit_network,
@@ -385,16 +385,17 @@ impl RunConfig {
             match std::fs::metadata(&host) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
-                    return Err(format!(
-                        "cannot grant `--dir {grant}`: `{}` is not a directory",
-                        grant.host.display()
-                    ));
+                    return Err(GrantError::NotADirectory {
+                        grant: grant.to_string(),
+                        host: grant.host.clone(),
+                    });
                 }
-                Err(_) => {
-                    return Err(format!(
-                        "cannot grant `--dir {grant}`: the directory `{}` does not exist",
-                        host.display()
-                    ));
+                Err(source) => {
+                    return Err(GrantError::Missing {
+                        grant: grant.to_string(),
+                        host,
+                        source,
+                    });
                 }
             }
             caps.preopens.push(Preopen {
@@ -405,6 +406,31 @@ impl RunConfig {
         }
         Ok(caps)
     }
+}
+
+/// Why a grant cannot be given, from [`RunConfig::capabilities`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// A `--dir` grant names something that is not a directory.
+    #[error("cannot grant `--dir {grant}`: `{}` is not a directory", host.display())]
+    NotADirectory {
+        /// The grant as written (`HOST[::GUEST][:ro]`).
+        grant: String,
+        /// The host path.
+        host: PathBuf,
+    },
+    /// A `--dir` grant names a directory that cannot be found.
+    #[error("cannot grant `--dir {grant}`: the directory `{}` does not exist", host.display())]
+    Missing {
+        /// The grant as written.
+        grant: String,
+        /// The host path, resolved against the working directory.
+        host: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 mod duration_opt {
@@ -670,7 +696,8 @@ mod tests {
         };
         let err = missing
             .capabilities(dir.path(), vec![], host, Vec::new)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`--dir nope`"), "{err}");
     }
 }

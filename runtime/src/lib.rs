@@ -33,7 +33,7 @@ pub mod serve;
 pub mod text;
 
 pub use grants::{
-    DirGrant, EnvGrant, MAX_HANDLES, MAX_TABLE_ELEMENTS, MAX_TIMEOUT, MAX_WASM_STACK,
+    DirGrant, EnvGrant, GrantError, MAX_HANDLES, MAX_TABLE_ELEMENTS, MAX_TIMEOUT, MAX_WASM_STACK,
     MIN_WASM_STACK, RunConfig, format_size, is_inheritable, parse_duration, parse_handles,
     parse_size, parse_table_elements, parse_wasm_stack,
 };
@@ -115,15 +115,20 @@ impl Default for Limits {
     }
 }
 
-/// Errors from loading or running a component.
+/// An underlying error with its own chain of causes (Wasmtime's errors are `anyhow` chains;
+/// converted with `.into()`, the chain stays reachable through `source()`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors from loading or running a component. Variants that wrap an underlying failure keep
+/// it as their `source()`, so a caller shows the whole chain (`Caused by:`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The Wasmtime engine could not be configured.
-    #[error("failed to configure the Wasmtime engine: {0}")]
-    Engine(String),
+    #[error("failed to configure the Wasmtime engine")]
+    Engine(#[source] BoxError),
     /// Compiling the component to native code failed.
-    #[error("failed to compile the component: {0}")]
-    Compile(String),
+    #[error("failed to compile the component")]
+    Compile(#[source] BoxError),
     /// The component file could not be read.
     #[error("cannot read `{}`: {source}", path.display())]
     Read {
@@ -170,8 +175,8 @@ pub enum Error {
     },
     /// Instantiation failed, for example because the component imports an interface the
     /// host does not provide.
-    #[error("failed to instantiate the component: {0}")]
-    Instantiate(String),
+    #[error("failed to instantiate the component")]
+    Instantiate(#[source] BoxError),
     /// The guest ran past [`Limits::timeout`].
     #[error("the guest ran longer than its time limit of {} and was stopped", format_duration(*.limit))]
     Timeout {
@@ -374,8 +379,8 @@ impl Runtime {
     /// Wasmtime rejects the configuration.
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
         let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
-        let engine = Engine::new(&Self::wasm_config(&config)?)
-            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&Self::wasm_config(&config)?).map_err(|e| Error::Engine(e.into()))?;
         let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
         Ok(Runtime {
             engine,
@@ -438,11 +443,11 @@ impl Runtime {
         })?;
         config
             .target(&host_triple())
-            .map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
+            .map_err(|e| Error::Engine(e.into()))?;
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.into()))?;
         engine
             .precompile_component(bytes)
-            .map_err(|e| Error::Compile(format!("{e:#}")))
+            .map_err(|e| Error::Compile(e.into()))
     }
 
     /// Loads code made by [`Runtime::precompile_portable`] with the same settings, checking
@@ -473,7 +478,7 @@ impl Runtime {
             Err(why) => {
                 let start = Instant::now();
                 let compiled = Component::new(&self.engine, component)
-                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
+                    .map_err(|e| Error::Compile(e.into()))?;
                 Ok(LoadedComponent {
                     component: compiled,
                     digest,
@@ -558,7 +563,7 @@ impl Runtime {
     fn compile(&self, bytes: &[u8], digest: String) -> Result<LoadedComponent, Error> {
         let start = Instant::now();
         let component =
-            Component::new(&self.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+            Component::new(&self.engine, bytes).map_err(|e| Error::Compile(e.into()))?;
         let duration = start.elapsed();
         let cached_at = self
             .cache
@@ -610,16 +615,15 @@ impl Runtime {
         // interfaces (std's own I/O), and the versions never collide.
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            .map_err(|e| Error::Instantiate(e.into()))?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
         // A memory or table declared over its limit fails instantiation: say which.
         let instantiate_error = |store: &Store<HostState>, e: wasmtime::Error| {
             store
                 .data()
                 .limiter
                 .limit_error(limits)
-                .unwrap_or_else(|| Error::Instantiate(format!("{e:#}")))
+                .unwrap_or_else(|| Error::Instantiate(e.into()))
         };
         let result =
             match world {
@@ -726,7 +730,7 @@ impl Runtime {
         if let Some(fuel) = limits.fuel {
             store
                 .set_fuel(fuel)
-                .map_err(|e| Error::Engine(format!("fuel: {e:#}")))?;
+                .map_err(|e| Error::Engine(format!("fuel: {e:#}").into()))?;
         }
         store.epoch_deadline_trap();
         // "Never": far beyond any epoch a process reaches (the deadline is added to the
@@ -999,9 +1003,9 @@ impl CodeCache {
             let path = path.to_path_buf();
             move |source| Error::Cache { path, source }
         };
-        let bytes = component
-            .serialize()
-            .map_err(|e| Error::Compile(format!("failed to serialize compiled code: {e:#}")))?;
+        let bytes = component.serialize().map_err(|e| {
+            Error::Compile(format!("failed to serialize compiled code: {e:#}").into())
+        })?;
         fs_err::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io(&self.dir))?;
         std::io::Write::write_all(&mut tmp, &bytes).map_err(io(tmp.path()))?;

@@ -352,7 +352,7 @@ impl Runtime {
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
             .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            .map_err(|e| Error::Instantiate(e.into()))?;
         // Check the grants once, up front, rather than failing every request.
         self.new_store(&options.capabilities, &options.limits)?;
         let runtime = Arc::new(self);
@@ -376,7 +376,7 @@ impl Runtime {
                     })))
                 }
             })
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            .map_err(|e| Error::Instantiate(e.into()))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -603,10 +603,10 @@ impl Handler {
         let view = &mut store.data_mut().http();
         let incoming = view
             .new_incoming_request(Scheme::Http, req)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            .map_err(|e| Error::Instantiate(e.into()))?;
         let out = view
             .new_response_outparam(sender)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            .map_err(|e| Error::Instantiate(e.into()))?;
 
         let this = self.clone();
         let task = tokio::spawn(async move {
@@ -721,7 +721,7 @@ impl P3Instances {
         if let Some(failed) = error.downcast_ref::<InstantiationError<Arc<RequestSlot>>>() {
             return match failed.error.downcast_ref::<Error>() {
                 Some(error) => copy_error(error),
-                None => Error::Instantiate(format!("{:#}", failed.error)),
+                None => Error::Instantiate(format!("{:#}", failed.error).into()),
             };
         }
         if let Some(code) =
@@ -943,7 +943,16 @@ fn copy_error(error: &Error) -> Error {
             trap: trap.clone(),
             backtrace: backtrace.clone(),
         },
-        Error::Instantiate(message) => Error::Instantiate(message.clone()),
+        // The source chain, once more as text: each request gets its own copy.
+        Error::Instantiate(source) => {
+            let mut text = source.to_string();
+            let mut next = source.source();
+            while let Some(cause) = next {
+                text.push_str(&format!(": {cause}"));
+                next = cause.source();
+            }
+            Error::Instantiate(text.into())
+        }
         other => Error::Trap {
             trap: other.to_string(),
             backtrace: String::new(),

@@ -22,5 +22,6 @@ mod p3;
 mod registry;
 mod run;
 mod serve;
+mod settings;
 mod signals;
 mod signing;

@@ -1,8 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use crate::ops::build::{BuildOptions, Profile};
+use crate::settings::{BuildSettings, Environment};
 use crate::shell::Shell;
 
 /// Compile the project into a component at target/kiln/<profile>/<name>.wasm.
@@ -45,21 +43,13 @@ pub struct Args {
     pub manifest_path: Option<PathBuf>,
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let bundles = args
-        .bundle
-        .iter()
-        .map(|b| crate::ops::bundle::BundleSource::parse_flag(b, &cwd))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let opts = BuildOptions {
-        profile: Profile::from_release_flag(args.release),
-        no_optimize: args.no_optimize,
-        manifest_path: args.manifest_path,
-        cwd,
-        exe: args.exe,
-        bundles,
-    };
-    crate::ops::build::build(shell, &opts)?;
+pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
+    let env = Environment::capture()?;
+    let settings = BuildSettings::resolve(&args, &env)?;
+    if show_settings {
+        crate::settings::show(shell, "build", &settings, &env)?;
+        return Ok(0);
+    }
+    crate::ops::build::build(shell, &settings)?;
     Ok(0)
 }

@@ -48,6 +48,11 @@ pub struct Cli {
     )]
     pub message_format: MessageFormat,
 
+    /// Print the settings `build`, `run`, `serve`, `publish` or `pull` resolved from the flags,
+    /// Kiln.toml and the environment, and stop without doing the work.
+    #[arg(long, global = true)]
+    pub show_settings: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,15 +100,15 @@ impl Cli {
 }
 
 /// Runs the command; the `Ok` value is the process exit code.
-pub fn exec(shell: &Shell, command: Command) -> anyhow::Result<i32> {
+pub fn exec(shell: &Shell, command: Command, show_settings: bool) -> anyhow::Result<i32> {
     match command {
         Command::New(args) => new::exec(shell, args),
         Command::Templates(args) => templates::exec(shell, args),
-        Command::Build(args) => build::exec(shell, args),
-        Command::Run(args) => run::exec(shell, args),
-        Command::Serve(args) => serve::exec(shell, args),
-        Command::Publish(args) => publish::exec(shell, args),
-        Command::Pull(args) => pull::exec(shell, args),
+        Command::Build(args) => build::exec(shell, args, show_settings),
+        Command::Run(args) => run::exec(shell, args, show_settings),
+        Command::Serve(args) => serve::exec(shell, args, show_settings),
+        Command::Publish(args) => publish::exec(shell, args, show_settings),
+        Command::Pull(args) => pull::exec(shell, args, show_settings),
         Command::Login(args) => login::exec(shell, args),
         Command::Logout(args) => login::exec_logout(shell, args),
         Command::Inspect(args) => inspect::exec(shell, args),

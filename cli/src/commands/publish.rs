@@ -1,9 +1,7 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use crate::ops::publish::PublishOptions;
 use crate::ops::registry::RegistryArgs;
+use crate::settings::{Environment, PublishSettings};
 use crate::shell::Shell;
 
 /// Push the project's component to an OCI registry as a Wasm artifact.
@@ -64,18 +62,13 @@ fn parse_annotation(s: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let opts = PublishOptions {
-        reference: args.reference,
-        tag: args.tag,
-        annotations: args.annotations,
-        dry_run: args.dry_run,
-        sign: args.sign,
-        wasm: args.wasm,
-        registry: args.registry,
-        manifest_path: args.manifest_path,
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
-    };
-    crate::ops::publish::publish(shell, &opts)?;
+pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
+    let env = Environment::capture()?;
+    let settings = PublishSettings::resolve(args, &env)?;
+    if show_settings {
+        crate::settings::show(shell, "publish", &settings, &env)?;
+        return Ok(0);
+    }
+    crate::ops::publish::publish(shell, &settings)?;
     Ok(0)
 }

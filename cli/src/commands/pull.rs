@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-use crate::ops::pull::PullOptions;
 use crate::ops::registry::RegistryArgs;
+use crate::settings::{Environment, PullSettings};
 use crate::shell::Shell;
 
 /// Download a component from an OCI registry.
@@ -34,14 +34,13 @@ pub struct Args {
     pub verify: crate::ops::sign::VerifyArgs,
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let opts = PullOptions {
-        reference: args.reference,
-        output: args.output,
-        force: args.force,
-        registry: args.registry,
-        verify: args.verify,
-    };
-    crate::ops::pull::pull(shell, &opts)?;
+pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
+    let env = Environment::capture()?;
+    let settings = PullSettings::resolve(args, &env)?;
+    if show_settings {
+        crate::settings::show(shell, "pull", &settings, &env)?;
+        return Ok(0);
+    }
+    crate::ops::pull::pull(shell, &settings)?;
     Ok(0)
 }

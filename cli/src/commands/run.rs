@@ -1,13 +1,10 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use crate::ops::build::Profile;
 use std::time::Duration;
 
 use kiln_runtime::{DirGrant, EnvGrant, RunConfig};
 
-use crate::ops::run::RunOptions;
+use crate::settings::{Environment, RunSettings};
 use crate::shell::Shell;
 
 /// Run a command component on the embedded Wasmtime, building it first inside a project.
@@ -15,7 +12,8 @@ use crate::shell::Shell;
 #[command(
     after_help = "Examples:\n  kiln run -- world                    # build the project here, run it with `world`\n  \
 kiln run app.wasm --dir data::/data   # run a component, granting ./data as /data\n  \
-kiln run ghcr.io/you/hello:1.0.0      # pull (through the cache), then run\n\n\
+kiln run ghcr.io/you/hello:1.0.0      # pull (through the cache), then run\n  \
+kiln run --invoke 'add(40, 2)'        # call a library component's export (WAVE in and out)\n\n\
 Nothing is granted by default: no host directory, no environment variable, no network. \
 Stdin, stdout and stderr are the terminal's. --inherit-env passes every host variable except \
 kiln's own `KILN_*` (registry credentials among them); grant one of those with --env NAME.\n\n\
@@ -45,22 +43,36 @@ pub struct Args {
     #[command(flatten)]
     pub verify: crate::ops::sign::VerifyArgs,
 
+    /// Call an export of a library component instead of running a command: a function name
+    /// and its arguments in WAVE, e.g. `add(40, 2)`, `greet("wasm")` or
+    /// `acme:math/ops#area({width: 2, height: 3})`; the result is printed in WAVE.
+    #[arg(long, value_name = "CALL", conflicts_with = "args")]
+    pub invoke: Option<String>,
+
     /// Arguments for the guest.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let opts = RunOptions {
-        path: args.path,
-        manifest_path: args.manifest_path,
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
-        profile: Profile::from_release_flag(args.release),
-        run: args.grants.into_config(),
-        args: args.args,
-        verify: args.verify,
-    };
-    crate::ops::run::run(shell, &opts)
+pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
+    let env = Environment::capture()?;
+    let settings = RunSettings::resolve(
+        args.path.as_deref(),
+        args.manifest_path.as_deref(),
+        args.release,
+        args.grants.into_config(),
+        args.args,
+        args.verify,
+        &env,
+    )?;
+    if show_settings {
+        crate::settings::show(shell, "run", &settings, &env)?;
+        return Ok(0);
+    }
+    match &args.invoke {
+        Some(call) => crate::ops::invoke::invoke(shell, &settings, call),
+        None => crate::ops::run::run(shell, &settings),
+    }
 }
 
 /// Capabilities and limits, shared by `kiln run` and `kiln serve`.

@@ -1,12 +1,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::commands::run::GrantArgs;
-use crate::ops::build::Profile;
-use crate::ops::run::RunOptions;
-use crate::ops::serve::ServeOptions;
+use crate::settings::{Environment, RunSettings, ServeSettings};
 use crate::shell::Shell;
 
 /// Serve an HTTP component (`wasi:http/proxy`) on the embedded Wasmtime.
@@ -79,27 +75,30 @@ pub struct Args {
     pub verify: crate::ops::sign::VerifyArgs,
 }
 
-pub fn exec(shell: &Shell, args: Args) -> anyhow::Result<i32> {
-    let run = RunOptions {
-        path: args.path,
-        manifest_path: args.manifest_path,
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
-        profile: Profile::from_release_flag(args.release),
-        run: args.grants.into_config(),
-        args: Vec::new(),
-        verify: args.verify,
-    };
-    crate::ops::serve::serve(
-        shell,
-        &ServeOptions {
-            run,
-            addr: args.addr,
-            max_request_body: args.max_request_body as u64,
-            max_connections: args.max_connections,
-            header_timeout: args.header_timeout,
-            max_instance_reuse: args.max_instance_reuse,
-            max_instance_concurrency: args.max_instance_concurrency,
-        },
+pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
+    let env = Environment::capture()?;
+    let run = RunSettings::resolve(
+        args.path.as_deref(),
+        args.manifest_path.as_deref(),
+        args.release,
+        args.grants.into_config(),
+        Vec::new(),
+        args.verify,
+        &env,
     )?;
+    let settings = ServeSettings {
+        run,
+        addr: args.addr,
+        max_request_body: args.max_request_body as u64,
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+        max_instance_reuse: args.max_instance_reuse,
+        max_instance_concurrency: args.max_instance_concurrency,
+    };
+    if show_settings {
+        crate::settings::show(shell, "serve", &settings, &env)?;
+        return Ok(0);
+    }
+    crate::ops::serve::serve(shell, &settings)?;
     Ok(0)
 }

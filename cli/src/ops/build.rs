@@ -10,98 +10,29 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
-use kiln_componentize::{OptLevel, OptimizeOptions, StripOptions};
+use kiln_componentize::{OptimizeOptions, StripOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, Language, Project};
 use crate::messages::{self, StageKind};
-use crate::ops::bundle::{Bundle, BundleSource};
+use crate::ops::bundle::Bundle;
 use crate::shell::Shell;
 
-/// A build profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// Unoptimized, with debug info (`cargo build`); kiln neither optimizes nor strips.
-    Debug,
-    /// Optimized (`cargo build --release`); kiln optimizes for size and strips by default.
-    Release,
-}
+pub use crate::settings::Profile;
+use crate::settings::{BuildSettings, Stages};
 
-impl Profile {
-    /// The profile a `--release` flag asks for.
-    pub fn from_release_flag(release: bool) -> Profile {
-        if release {
-            Profile::Release
-        } else {
-            Profile::Debug
-        }
-    }
-
-    /// The directory name under `target/kiln/`.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Profile::Debug => "debug",
-            Profile::Release => "release",
-        }
-    }
-}
-
-/// Resolved `kiln build` settings.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// Debug or release.
-    pub profile: Profile,
-    /// `--no-optimize`: skip wasm-opt even in release.
-    pub no_optimize: bool,
-    /// `--manifest-path`, if given.
-    pub manifest_path: Option<PathBuf>,
-    /// Where to look for the project when no manifest path is given.
-    pub cwd: PathBuf,
-    /// `--exe`: also write a single-file native executable.
-    pub exe: bool,
-    /// `--bundle SRC:MOUNT`: bundles beside Kiln.toml's `[[bundle]]` entries.
-    pub bundles: Vec<BundleSource>,
-}
-
-/// What kiln does to the driver's output, resolved from the profile, Kiln.toml and flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stages {
-    optimize: Option<OptLevel>,
-    strip: manifest::Strip,
-}
-
-impl Stages {
-    fn resolve(project: &Project, profile: Profile, no_optimize: bool) -> Stages {
-        match profile {
-            Profile::Debug => Stages {
-                optimize: None,
-                strip: manifest::Strip::None,
-            },
-            Profile::Release => {
-                let release = &project.manifest.release;
-                let level = match release.optimize.unwrap_or(manifest::OptLevel::Size) {
-                    manifest::OptLevel::Speed(0) => None,
-                    manifest::OptLevel::Speed(n) => Some(OptLevel::Speed(n)),
-                    manifest::OptLevel::Size => Some(OptLevel::Size),
-                    manifest::OptLevel::SizeAggressive => Some(OptLevel::SizeAggressive),
-                };
-                Stages {
-                    optimize: level.filter(|_| !no_optimize),
-                    strip: release.strip.unwrap_or(manifest::Strip::DebugInfo),
-                }
-            }
-        }
-    }
-
-    /// Identifies the processing, so a change of settings or of kiln rewrites the output.
-    fn key(&self, profile: Profile, metadata: &kiln_componentize::Metadata) -> String {
-        format!(
-            "kiln {} profile={} {self:?} {metadata:?}",
-            env!("CARGO_PKG_VERSION"),
-            profile.dir_name()
-        )
-    }
+/// Identifies the processing, so a change of settings or of kiln rewrites the output.
+fn pipeline_key(
+    stages: &Stages,
+    profile: Profile,
+    metadata: &kiln_componentize::Metadata,
+) -> String {
+    format!(
+        "kiln {} profile={} {stages:?} {metadata:?}",
+        env!("CARGO_PKG_VERSION"),
+        profile.dir_name()
+    )
 }
 
 /// The component a build produced.
@@ -169,29 +100,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Runs the build of the project found from `opts`.
+/// Runs `kiln build`: the build, then the executable when asked for.
 ///
 /// # Errors
 ///
-/// Manifest errors, toolchain errors and compile errors, and a driver output that is not a
-/// valid component. On any error no output file is written or changed.
-pub fn build(shell: &Shell, opts: &BuildOptions) -> anyhow::Result<Artifact> {
-    let project = Project::find(&opts.cwd, opts.manifest_path.as_deref())?;
-    // Find the runner first, so a missing one fails before any build work.
-    let runner = if opts.exe || project.manifest.package.exe {
-        Some(crate::ops::exe::find_runner()?)
-    } else {
-        None
-    };
-    let artifact = build_project(
-        shell,
-        &project,
-        opts.profile,
-        opts.no_optimize,
-        &opts.bundles,
-    )?;
-    if let Some(runner) = runner {
-        crate::ops::exe::package(shell, &project, &artifact, &runner, opts.profile)?;
+/// Toolchain errors and compile errors, and a driver output that is not a valid component.
+/// On any error no output file is written or changed.
+pub fn build(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact> {
+    let artifact = build_project(shell, settings)?;
+    if let Some(runner) = &settings.exe_runner {
+        crate::ops::exe::package(
+            shell,
+            &settings.project,
+            &artifact,
+            runner,
+            settings.profile,
+        )?;
     }
     shell.emit(messages::BuildFinished { success: true });
     Ok(artifact)
@@ -226,15 +150,14 @@ fn manifest_metadata(project: &Project, name: &str) -> kiln_componentize::Metada
     }
 }
 
-/// Builds an already-located project, bundling Kiln.toml's `[[bundle]]` directories and
-/// `extra_bundles`.
-pub fn build_project(
-    shell: &Shell,
-    project: &Project,
-    profile: Profile,
-    no_optimize: bool,
-    extra_bundles: &[BundleSource],
-) -> anyhow::Result<Artifact> {
+/// Builds a project as `settings` say, bundling their directories.
+///
+/// # Errors
+///
+/// As [`build`].
+pub fn build_project(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact> {
+    let project = &settings.project;
+    let profile = settings.profile;
     let package = &project.manifest.package;
     let (driver_output, target_dir, name, metadata) = match project.language {
         Language::Rust => {
@@ -317,19 +240,8 @@ pub fn build_project(
         }
     };
 
-    let stages = Stages::resolve(project, profile, no_optimize);
-    let sources: Vec<BundleSource> = project
-        .manifest
-        .bundle
-        .iter()
-        .map(|b| BundleSource {
-            source: project.root.join(b.source.get_ref()),
-            mount: b.mount.get_ref().clone(),
-            external: b.external,
-        })
-        .chain(extra_bundles.iter().cloned())
-        .collect();
-    let bundle = Bundle::collect(&sources, &project.root)?;
+    let stages = &settings.stages;
+    let bundle = Bundle::collect(&settings.bundles, &project.root)?;
     for (host, guest) in bundle.outside_files() {
         shell.verbose_status(
             "Bundling",
@@ -339,7 +251,7 @@ pub fn build_project(
             ),
         );
     }
-    let mut pipeline = stages.key(profile, &metadata);
+    let mut pipeline = pipeline_key(stages, profile, &metadata);
     if !bundle.is_empty() {
         pipeline.push_str(&format!(
             " bundle={} vfs={}",
@@ -389,7 +301,7 @@ pub fn build_project(
                 driver_output.display()
             )
         })?;
-        let output = run_stages(shell, &name, bytes, &stages, &bundle, &metadata)?;
+        let output = run_stages(shell, &name, bytes, stages, &bundle, &metadata)?;
         crate::fsutil::write_atomic(&out_path, &output)?;
         (FileStamp::of(&out_path, &output)?, false)
     };

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 pub const VFS_MODULE: &[u8] = include_bytes!("../../../vfs/kiln_vfs.wasm");
 
 /// One `[[bundle]]` entry or `--bundle` flag, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BundleSource {
     /// The host directory whose contents are bundled.
     pub source: PathBuf,

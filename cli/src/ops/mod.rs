@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod doctor;
 pub mod exe;
 pub mod inspect;
+pub mod invoke;
 pub mod login;
 pub mod new;
 pub mod publish;

@@ -1,28 +1,12 @@
 //! `kiln pull`, and the pull behind `kiln run REFERENCE`.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use kiln_registry_client::{Pulled, Reference};
 
 use crate::errors::hinted;
 use crate::ops::registry::{self, RegistryArgs, ShellProgress};
+use crate::settings::PullSettings;
 use crate::shell::{Shell, human_size};
-
-/// Resolved `kiln pull` settings.
-#[derive(Debug, Clone)]
-pub struct PullOptions {
-    /// The reference as given.
-    pub reference: String,
-    /// `-o FILE`.
-    pub output: Option<PathBuf>,
-    /// `--force`.
-    pub force: bool,
-    /// Credentials and `--insecure`.
-    pub registry: RegistryArgs,
-    /// `--verify KEY`s.
-    pub verify: crate::ops::sign::VerifyArgs,
-}
 
 /// Pulls `reference` into the cache (verified) and returns where the component is.
 ///
@@ -61,22 +45,22 @@ pub fn fetch(shell: &Shell, reference: &Reference, args: &RegistryArgs) -> anyho
 ///
 /// # Errors
 ///
-/// A malformed reference (before any network or file access), an existing output without
-/// `--force`, pull errors.
-pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
-    let reference: Reference = opts.reference.parse()?;
-    let output = opts
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.wasm", reference.name())));
-    let (pulled, _) = crate::ops::sign::fetch(shell, &reference, &opts.registry, &opts.verify)?;
+/// An existing output without `--force`, pull errors.
+pub fn pull(shell: &Shell, settings: &PullSettings) -> anyhow::Result<()> {
+    let reference = &settings.reference;
+    let output = settings.output.clone();
+    let (pulled, _) =
+        crate::ops::sign::fetch(shell, reference, &settings.registry, &settings.verify)?;
     // The bytes that were verified, not a second read of the cache file.
     let bytes = &pulled.bytes;
-    if output.exists() && !opts.force {
+    if output.exists() && !settings.force {
         let same = fs_err::read(&output).is_ok_and(|existing| existing == bytes[..]);
         if !same {
             return Err(hinted(
-                format!("`{}` already exists", output.display()),
+                format!(
+                    "`{}` already exists",
+                    crate::fsutil::display_relative(&output)
+                ),
                 "pass --force to replace it, or -o to write elsewhere",
             ));
         }
@@ -90,6 +74,7 @@ pub fn pull(shell: &Shell, opts: &PullOptions) -> anyhow::Result<()> {
         layer_digest: pulled.layer_digest.clone(),
         size: pulled.size,
         downloaded: pulled.downloaded,
+        shown: crate::fsutil::display_relative(&output),
         path: output,
         annotations: pulled.annotations.clone(),
         imports: component.map(|c| c.imports.clone()),

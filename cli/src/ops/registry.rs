@@ -148,7 +148,7 @@ pub fn explain(error: kiln_registry_client::Error) -> anyhow::Error {
         _ => None,
     };
     match hint {
-        Some(hint) => crate::errors::hinted(error.to_string(), hint),
+        Some(hint) => crate::errors::with_hint(error, hint),
         None => error.into(),
     }
 }

@@ -9,28 +9,9 @@ use kiln_componentize::WasmKind;
 use kiln_runtime::{CodeSource, RunConfig, Runtime, RuntimeConfig};
 
 use crate::errors::hinted;
-use crate::manifest::{CARGO_TOML, KILN_TOML, Project};
-use crate::ops::build::{Profile, build_project};
+use crate::ops::build::build_project;
+use crate::settings::{RunSettings, RunTarget};
 use crate::shell::Shell;
-
-/// Resolved `kiln run` settings.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// A `.wasm` file, or a project directory or manifest; `None` for the project around `cwd`.
-    pub path: Option<PathBuf>,
-    /// `--manifest-path`.
-    pub manifest_path: Option<PathBuf>,
-    /// The current directory.
-    pub cwd: PathBuf,
-    /// Build profile when building first.
-    pub profile: Profile,
-    /// Grants and limits from the command line (added to the project's `[run]`).
-    pub run: RunConfig,
-    /// Arguments after `--`.
-    pub args: Vec<String>,
-    /// `--verify KEY`s for a registry reference.
-    pub verify: crate::ops::sign::VerifyArgs,
-}
 
 /// What to run: a component file, named for `argv[0]`, with its project's `[run]` table.
 struct Runnable {
@@ -38,7 +19,6 @@ struct Runnable {
     /// How to name it in messages when not by its path (a registry reference).
     shown: Option<String>,
     program_name: String,
-    project_run: RunConfig,
     /// The component's bytes when they are already in memory, verified: a pulled component
     /// is run from exactly the bytes whose digest was checked, never from its cache file
     /// read a second time.
@@ -65,17 +45,16 @@ pub struct Prepared {
 /// `pooling` picks Wasmtime's pooling allocator (for serving many instances).
 pub fn prepare(
     shell: &Shell,
-    opts: &RunOptions,
+    settings: &RunSettings,
     what: &str,
     pooling: bool,
 ) -> anyhow::Result<Prepared> {
     // Check the command line's grants before building or compiling, so a typo fails fast.
-    let _ = capabilities(&opts.run, opts, String::new())?;
-    let runnable = locate(shell, opts)?;
-    let mut config = runnable.project_run.clone();
-    config.merge(opts.run.clone());
+    let _ = capabilities(&settings.flags, settings, String::new())?;
     // And the merged ones, which include the project's.
-    let _ = capabilities(&config, opts, String::new())?;
+    let _ = capabilities(&settings.config, settings, String::new())?;
+    let runnable = locate(shell, settings)?;
+    let config = settings.config.clone();
 
     // Only the preamble is read here: the runtime hashes the file through a memory map and
     // reads it whole only when its compiled code is not cached (a bundle can be large).
@@ -160,7 +139,7 @@ pub fn prepare(
 ///
 /// Build errors; a missing file, a core module, a library component or a non-wasm file;
 /// a directory grant that does not exist; a trap (exit code [`kiln_runtime::TRAP_EXIT_CODE`]).
-pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
+pub fn run(shell: &Shell, settings: &RunSettings) -> anyhow::Result<i32> {
     let Prepared {
         runtime,
         loaded,
@@ -169,11 +148,11 @@ pub fn run(shell: &Shell, opts: &RunOptions) -> anyhow::Result<i32> {
         program_name,
     } = prepare(
         shell,
-        opts,
+        settings,
         "`kiln run` runs components that export `wasi:cli/run`",
         false,
     )?;
-    let capabilities = capabilities(&config, opts, program_name)?;
+    let capabilities = capabilities(&config, settings, program_name)?;
     shell.verbose_status("Running", format_args!("`{shown}`"));
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -215,99 +194,76 @@ fn not_a_command(shown: &str, exports: &[String]) -> anyhow::Error {
     }
     hinted(
         format!("`{shown}` is a library component: it {listed} but not `wasi:cli/run`"),
-        "`kiln run` runs `wasi:cli/command` components; a library component's exports are called by \
-         another component or a host",
+        format!(
+            "call an export with `kiln run {shown} --invoke 'NAME(ARGS)'` (arguments and result in \
+             WAVE); without --invoke, `kiln run` runs `wasi:cli/command` components"
+        ),
     )
 }
 
 /// Resolves grants against the host, with `program` as `argv[0]`.
 pub(crate) fn capabilities(
     config: &RunConfig,
-    opts: &RunOptions,
+    settings: &RunSettings,
     program: String,
 ) -> anyhow::Result<kiln_runtime::Capabilities> {
     let mut args = vec![program];
-    args.extend(opts.args.iter().cloned());
+    args.extend(settings.args.iter().cloned());
     config
         .capabilities(
-            &opts.cwd,
+            &settings.cwd,
             args,
             crate::env_vars::host_var,
             crate::env_vars::host_vars,
         )
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::from)
 }
 
-/// Finds (and if needed builds) the component to run.
-fn locate(shell: &Shell, opts: &RunOptions) -> anyhow::Result<Runnable> {
-    let project = match (&opts.path, &opts.manifest_path) {
-        (Some(path), _) => {
-            let full = opts.cwd.join(path);
-            let is_manifest = matches!(
-                full.file_name().and_then(|n| n.to_str()),
-                Some(KILN_TOML | CARGO_TOML)
-            );
-            if full.is_dir() {
-                Project::at(full)?
-            } else if is_manifest && full.is_file() {
-                Project::find(&opts.cwd, Some(path))?
-            } else if full.is_file() {
-                let program_name = full
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "main".to_string());
-                return Ok(Runnable {
-                    path: full,
-                    shown: None,
-                    program_name,
-                    project_run: RunConfig::default(),
-                    verified: None,
-                });
-            } else if let Some(reference) = path.to_str().filter(|p| looks_like_reference(p)) {
-                let reference: kiln_registry_client::Reference = reference.parse()?;
-                let (pulled, _) = crate::ops::sign::fetch(
-                    shell,
-                    &reference,
-                    &crate::ops::registry::RegistryArgs::default(),
-                    &opts.verify,
-                )?;
-                return Ok(Runnable {
-                    path: pulled.component,
-                    shown: Some(reference.to_string()),
-                    program_name: reference.name().to_string(),
-                    project_run: RunConfig::default(),
-                    verified: Some(pulled.bytes),
-                });
-            } else {
-                bail!("`{}` does not exist", path.display());
-            }
+/// Finds (pulling or building it if needed) the component to run.
+fn locate(shell: &Shell, settings: &RunSettings) -> anyhow::Result<Runnable> {
+    match &settings.target {
+        RunTarget::File { path } => {
+            let program_name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "main".to_string());
+            Ok(Runnable {
+                path: path.clone(),
+                shown: None,
+                program_name,
+                verified: None,
+            })
         }
-        (None, manifest_path) => Project::find(&opts.cwd, manifest_path.as_deref())?,
-    };
-    let artifact = build_project(shell, &project, opts.profile, false, &[])?;
-    Ok(Runnable {
-        verified: None,
-        path: artifact.path,
-        shown: None,
-        program_name: artifact.name,
-        project_run: project.manifest.run.clone(),
-    })
-}
-
-/// Whether a path that does not exist reads as a registry reference: a first component
-/// that is a host (has a `.` or `:`, or is `localhost`), and a tag or digest.
-fn looks_like_reference(text: &str) -> bool {
-    let Some((first, rest)) = text.split_once('/') else {
-        return false;
-    };
-    let host = first.contains('.') || first.contains(':') || first == "localhost";
-    let last = rest.rsplit('/').next().unwrap_or(rest);
-    host && (last.contains(':') || text.contains('@'))
+        RunTarget::Reference { reference, .. } => {
+            let (pulled, _) = crate::ops::sign::fetch(
+                shell,
+                reference,
+                &crate::ops::registry::RegistryArgs::default(),
+                &settings.verify,
+            )?;
+            Ok(Runnable {
+                path: pulled.component,
+                shown: Some(reference.to_string()),
+                program_name: reference.name().to_string(),
+                verified: Some(pulled.bytes),
+            })
+        }
+        RunTarget::Project { build } => {
+            let artifact = build_project(shell, build)?;
+            Ok(Runnable {
+                verified: None,
+                path: artifact.path,
+                shown: None,
+                program_name: artifact.name,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::looks_like_reference;
 
     #[test]
     fn references_and_paths() {

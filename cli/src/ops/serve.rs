@@ -1,40 +1,20 @@
 //! `kiln serve`: build when stale (inside a project) or take a `.wasm` file, then serve it as
 //! a `wasi:http/proxy` component until Ctrl-C.
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use kiln_runtime::serve::{ServeEvent, ServeOptions as RuntimeServeOptions};
 
 use crate::errors::hinted;
-use crate::ops::run::{Prepared, RunOptions, prepare};
+use crate::ops::run::{Prepared, prepare};
+use crate::settings::ServeSettings;
 use crate::shell::Shell;
-
-/// Resolved `kiln serve` settings.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// What to serve and with which grants and limits (`args` unused).
-    pub run: RunOptions,
-    /// The address to bind.
-    pub addr: SocketAddr,
-    /// The largest request body accepted, in bytes.
-    pub max_request_body: u64,
-    /// The most connections open at once.
-    pub max_connections: usize,
-    /// How long a client has to send a request head.
-    pub header_timeout: std::time::Duration,
-    /// The most requests one WASI 0.3 instance serves before it is retired.
-    pub max_instance_reuse: usize,
-    /// The most requests one WASI 0.3 instance serves at once.
-    pub max_instance_concurrency: usize,
-}
 
 /// Serves until Ctrl-C.
 ///
 /// # Errors
 ///
 /// Build errors; a file that is not an HTTP component; an address that cannot be bound.
-pub fn serve(shell: &Shell, opts: &ServeOptions) -> anyhow::Result<()> {
+pub fn serve(shell: &Shell, opts: &ServeSettings) -> anyhow::Result<()> {
     let Prepared {
         runtime,
         loaded,

@@ -334,7 +334,7 @@ pub fn build(
                         .message
                         .rendered
                         .unwrap_or_else(|| message.message.message.clone());
-                    let level = serde_json::to_value(&message.message.level)
+                    let level = serde_json::to_value(message.message.level)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default();
