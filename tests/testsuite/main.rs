@@ -14,6 +14,7 @@ mod exe;
 mod go;
 mod hostile;
 mod inspect;
+mod invoke;
 mod json_reference;
 mod limits;
 mod new;
