@@ -6,6 +6,7 @@
 //! in `kiln-runtime`. See docs/architecture.md.
 
 mod commands;
+mod driver;
 mod env_vars;
 mod errors;
 mod fsutil;

@@ -252,6 +252,10 @@ pub struct Build {
     /// A WIT file or directory whose world a library component exports (C: bindings are
     /// generated with wit-bindgen-c).
     pub world: Option<String>,
+    /// Go: the main package to build, a path inside the project (`./cmd/tool`; default: the
+    /// project directory). The module's go.mod is found upwards from the project, as `go`
+    /// finds it.
+    pub package: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -265,6 +269,7 @@ impl Default for Build {
             default_features: true,
             bin: None,
             target: None,
+            package: None,
             sources: Vec::new(),
             include: Vec::new(),
             defines: Vec::new(),
@@ -376,6 +381,15 @@ impl Manifest {
                 Some(target.span()),
                 Some("build.target".into()),
                 message,
+            ));
+        }
+        if let Some(package) = &manifest.build.package
+            && let Err(why) = check_go_package(package.get_ref())
+        {
+            return Err(error(
+                Some(package.span()),
+                Some("build.package".into()),
+                why,
             ));
         }
         if let Some(license) = &manifest.package.license
@@ -548,6 +562,26 @@ const RESERVED: &[&str] = &[
 /// Checks that `name` works as a Cargo package name and, with `_` read as `-`, as a WIT
 /// identifier: lowercase ASCII words of `[a-z][a-z0-9]*` joined by single `-` or `_`, not a
 /// Rust or WIT keyword, at most 64 characters.
+/// A `[build] package`: a relative path (`./cmd/tool`, `cmd/tool`) that stays inside the
+/// project, as `go build` takes a package directory.
+fn check_go_package(package: &str) -> Result<(), String> {
+    let path = Path::new(package);
+    let escapes = path.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir
+                | std::path::Component::RootDir
+                | std::path::Component::Prefix(_)
+        )
+    });
+    if package.is_empty() || escapes {
+        return Err(format!(
+            "`{package}` is not a package directory inside the project: give a relative path such as `./cmd/tool`"
+        ));
+    }
+    Ok(())
+}
+
 pub fn validate_name(name: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("invalid component name `{name}`: {why}"));
     if name.is_empty() {

@@ -45,34 +45,7 @@ impl Environment {
     }
 }
 
-/// A build profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// Unoptimized, with debug info (`cargo build`); kiln neither optimizes nor strips.
-    Debug,
-    /// Optimized (`cargo build --release`); kiln optimizes for size and strips by default.
-    Release,
-}
-
-impl Profile {
-    /// The profile a `--release` flag asks for.
-    pub fn from_release_flag(release: bool) -> Profile {
-        if release {
-            Profile::Release
-        } else {
-            Profile::Debug
-        }
-    }
-
-    /// The directory name under `target/kiln/`.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Profile::Debug => "debug",
-            Profile::Release => "release",
-        }
-    }
-}
+pub use crate::driver::Profile;
 
 /// What kiln does to the driver's output, from the profile, Kiln.toml's `[release]` and
 /// `--no-optimize`.

@@ -113,3 +113,75 @@ fn a_go_library_component_exports_scalar_and_string_functions() {
     // The project's own files are untouched: the exports come through a build overlay.
     assert!(!project.join("zz_kiln_exports.go").exists());
 }
+
+/// A module as Go users lay it out: main packages under `cmd/`, a dependency vendored. kiln
+/// builds the one `[build] package` names, using `vendor/` as `go build` does — offline
+/// (the tests' GOPROXY=off), with no module proxy or cache involved.
+#[test]
+fn a_vendored_module_with_several_main_packages_builds_the_one_named() {
+    let env = Env::new();
+    let root = env.path("gomod");
+    let write = |relative: &str, text: &str| env.write(&format!("gomod/{relative}"), text);
+    write(
+        "go.mod",
+        "module example.com/app\n\ngo 1.21\n\nrequire example.com/greet v1.0.0\n",
+    );
+    write(
+        "vendor/modules.txt",
+        "# example.com/greet v1.0.0\n## explicit; go 1.21\nexample.com/greet\n",
+    );
+    write(
+        "vendor/example.com/greet/greet.go",
+        "package greet\n\nfunc Hello(name string) string { return \"vendored hello, \" + name }\n",
+    );
+    write(
+        "cmd/tool/main.go",
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\n\t\"example.com/greet\"\n)\n\n\
+         func main() { fmt.Println(greet.Hello(os.Args[1])) }\n",
+    );
+    write(
+        "cmd/other/main.go",
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"the other one\") }\n",
+    );
+    write(
+        "Kiln.toml",
+        "[package]\nname = \"tool\"\nlanguage = \"go\"\n\n[build]\npackage = \"./cmd/tool\"\n",
+    );
+    let out = env.kiln(&["run", "-q", "--", "gopher"]).cwd(&root).run();
+    assert!(out.code == 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "vendored hello, gopher\n");
+    assert!(root.join("target/kiln/debug/tool.wasm").is_file());
+
+    // The other main package, by its path.
+    write(
+        "Kiln.toml",
+        "[package]\nname = \"other\"\nlanguage = \"go\"\n\n[build]\npackage = \"cmd/other\"\n",
+    );
+    let out = env.kiln(&["run", "-q"]).cwd(&root).run().success();
+    assert_eq!(out.stdout, "the other one\n");
+
+    // A package outside the project is a manifest error at its place.
+    write(
+        "Kiln.toml",
+        "[package]\nname = \"other\"\nlanguage = \"go\"\n\n[build]\npackage = \"../elsewhere\"\n",
+    );
+    let out = env.kiln(&["build"]).cwd(&root).run().code(1);
+    assert!(
+        out.stderr.contains("Kiln.toml:6:11") && out.stderr.contains("`../elsewhere`"),
+        "{}",
+        out.stderr
+    );
+
+    // A Kiln.toml in the package directory itself finds go.mod upwards.
+    fs_err::remove_file(root.join("Kiln.toml")).unwrap();
+    env.write(
+        "gomod/cmd/tool/Kiln.toml",
+        "[package]\nname = \"tool\"\nlanguage = \"go\"\n",
+    );
+    let out = env
+        .kiln(&["run", "-q", "--", "again"])
+        .cwd(root.join("cmd/tool"))
+        .run()
+        .success();
+    assert_eq!(out.stdout, "vendored hello, again\n");
+}

@@ -45,6 +45,23 @@ fn release_optimizes_strips_and_behaves_the_same() {
         "{}",
         out.stderr
     );
+    // The adapter's shims that wasm-opt would grow are kept quietly: no warning on every
+    // release build, a `Kept` line with -v.
+    assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+    fs_err::remove_dir_all(project.join("target/kiln/release")).unwrap();
+    let verbose = env
+        .kiln(&["build", "--release", "-v"])
+        .cwd(&project)
+        .run()
+        .success();
+    assert!(
+        verbose
+            .stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("Kept hello: ") && l.contains("as it was")),
+        "{}",
+        verbose.stderr
+    );
     assert!(
         optimized.len() < plain.len(),
         "optimized {} >= unoptimized {}",

@@ -6,7 +6,7 @@
 //! modification time, SHA-256). When the settings match and both files are as recorded, the
 //! build is fresh: nothing is hashed, run or written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
@@ -14,13 +14,18 @@ use kiln_componentize::{OptimizeOptions, StripOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, Language, Project};
+use crate::manifest;
 use crate::messages::{self, StageKind};
 use crate::ops::bundle::Bundle;
 use crate::shell::Shell;
 
-pub use crate::settings::Profile;
+pub use crate::driver::{Artifact, Profile};
+use crate::driver::{Driver, DriverOutput};
 use crate::settings::{BuildSettings, Stages};
+
+/// Core modules smaller than this (bytes) that wasm-opt would make larger are kept as they
+/// were with a `-v` line, not a warning: the adapter's shims are a few hundred bytes.
+const QUIET_KEPT_MODULE_SIZE: usize = 4096;
 
 /// Identifies the processing, so a change of settings or of kiln rewrites the output.
 fn pipeline_key(
@@ -33,23 +38,6 @@ fn pipeline_key(
         env!("CARGO_PKG_VERSION"),
         profile.dir_name()
     )
-}
-
-/// The component a build produced.
-#[derive(Debug, Clone)]
-pub struct Artifact {
-    /// The component name.
-    pub name: String,
-    /// The metadata written into it.
-    pub metadata: kiln_componentize::Metadata,
-    /// Where the component is.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Hex SHA-256 of its bytes.
-    pub sha256: String,
-    /// True when nothing changed and the file was left as it was.
-    pub fresh: bool,
 }
 
 /// A file as the fingerprint remembers it.
@@ -121,35 +109,6 @@ pub fn build(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact
     Ok(artifact)
 }
 
-/// The component name for drivers without a package manifest of their own (C, Go): Kiln.toml's
-/// name, else the project directory's.
-fn manifest_or_directory_name(project: &Project) -> String {
-    project
-        .manifest
-        .name()
-        .map(str::to_string)
-        .or_else(|| {
-            project
-                .root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "main".to_string())
-}
-
-/// The metadata Kiln.toml alone gives (C, Go); Rust fills gaps from Cargo.toml.
-fn manifest_metadata(project: &Project, name: &str) -> kiln_componentize::Metadata {
-    let package = &project.manifest.package;
-    kiln_componentize::Metadata {
-        name: Some(name.to_string()),
-        version: package.version.clone(),
-        description: package.description.clone(),
-        license: package.license.as_ref().map(|l| l.get_ref().clone()),
-        source: package.repository.clone(),
-        processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
-    }
-}
-
 /// Builds a project as `settings` say, bundling their directories.
 ///
 /// # Errors
@@ -158,87 +117,12 @@ fn manifest_metadata(project: &Project, name: &str) -> kiln_componentize::Metada
 pub fn build_project(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact> {
     let project = &settings.project;
     let profile = settings.profile;
-    let package = &project.manifest.package;
-    let (driver_output, target_dir, name, metadata) = match project.language {
-        Language::Rust => {
-            let cargo_toml = project.cargo_toml();
-            if !cargo_toml.is_file() {
-                anyhow::bail!(
-                    "`{}` says `language = \"rust\"` but there is no Cargo.toml beside it",
-                    project
-                        .manifest_path
-                        .as_deref()
-                        .unwrap_or(&project.root)
-                        .display()
-                );
-            }
-            let built = crate::toolchain::rust::build(
-                shell,
-                &cargo_toml,
-                &project.manifest.build,
-                profile,
-            )?;
-            let name = project
-                .manifest
-                .name()
-                .map(str::to_string)
-                .unwrap_or(built.package.name.clone());
-            // Kiln.toml wins; Cargo.toml fills the gaps.
-            let metadata = kiln_componentize::Metadata {
-                name: Some(name.clone()),
-                version: package.version.clone().or(Some(built.package.version)),
-                description: package.description.clone().or(built.package.description),
-                license: package
-                    .license
-                    .as_ref()
-                    .map(|l| l.get_ref().clone())
-                    .or(built.package.license),
-                source: package.repository.clone().or(built.package.repository),
-                processed_by: vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())],
-            };
-            (built.wasm, built.target_dir, name, metadata)
-        }
-        Language::Go | Language::Tinygo => {
-            let name = manifest_or_directory_name(project);
-            // `go` prefers TinyGo when it is installed, as `tinygo` requires it.
-            let tinygo = project.language == Language::Tinygo
-                || crate::toolchain::go::find_tinygo().is_some();
-            let wasm = if tinygo {
-                crate::toolchain::go::build_tinygo(shell, &project.root, &name, profile)?
-            } else {
-                crate::toolchain::go::build(
-                    shell,
-                    &project.root,
-                    &name,
-                    project.manifest.build.world.as_deref(),
-                    profile,
-                )?
-            };
-            let metadata = manifest_metadata(project, &name);
-            (wasm, project.root.join("target"), name, metadata)
-        }
-        Language::C => {
-            let name = manifest_or_directory_name(project);
-            let wasm = crate::toolchain::c::build(
-                shell,
-                &project.root,
-                &name,
-                &project.manifest.build,
-                profile,
-            )?;
-            let metadata = manifest_metadata(project, &name);
-            (wasm, project.root.join("target"), name, metadata)
-        }
-        other => {
-            return Err(crate::errors::hinted(
-                format!(
-                    "kiln {} cannot build `{other}` guests yet; Rust, C, Go and TinyGo are supported",
-                    env!("CARGO_PKG_VERSION")
-                ),
-                "a custom `[build] command` driver is planned",
-            ));
-        }
-    };
+    let DriverOutput {
+        wasm: driver_output,
+        target_dir,
+        name,
+        metadata,
+    } = Driver::for_project(project)?.build(shell, project, profile)?;
 
     let stages = &settings.stages;
     let bundle = Bundle::collect(&settings.bundles, &project.root)?;
@@ -371,10 +255,23 @@ fn run_stages(
             .context("failed to optimize the component")?;
         for module in &optimized.modules {
             if let Some(why) = &module.kept {
-                shell.warn(format_args!(
-                    "{name}: kept {} ({} B) as it was: {why}",
-                    module.path, module.before
-                ));
+                // The preview1 adapter's shim modules (a few hundred bytes of indirect calls)
+                // come out of wasm-opt larger on every release build: expected, so only `-v`
+                // shows them. A module that matters is worth a warning.
+                if module.before < QUIET_KEPT_MODULE_SIZE {
+                    shell.verbose_status(
+                        "Kept",
+                        format_args!(
+                            "{name}: {} ({} B) as it was: {why}",
+                            module.path, module.before
+                        ),
+                    );
+                } else {
+                    shell.warn(format_args!(
+                        "{name}: kept {} ({} B) as it was: {why}",
+                        module.path, module.before
+                    ));
+                }
             }
         }
         bytes = optimized.bytes;

@@ -18,9 +18,9 @@ use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 
+use crate::driver::{Check, Profile};
 use crate::errors::hinted;
 use crate::manifest::Build;
-use crate::ops::build::Profile;
 use crate::shell::Shell;
 
 /// A C compiler that produces WASI preview1 core modules.
@@ -194,6 +194,11 @@ pub fn find() -> Result<CCompiler, Vec<Rejected>> {
     Err(rejected)
 }
 
+/// How to get a C toolchain for WebAssembly: the one fix `kiln doctor` and the build error
+/// both give.
+pub const INSTALL_HINT: &str = "Debian: apt-get install clang-19 lld-19 wasi-libc \
+     libclang-rt-19-dev-wasm32; or pip install ziglang; or set WASI_SDK_PATH to a wasi-sdk";
+
 /// The error for a missing toolchain, listing what was tried.
 pub fn not_found(rejected: &[Rejected]) -> anyhow::Error {
     let tried = rejected
@@ -202,8 +207,7 @@ pub fn not_found(rejected: &[Rejected]) -> anyhow::Error {
         .collect::<String>();
     hinted(
         format!("no C toolchain for WebAssembly was found; tried:{tried}"),
-        "run `kiln doctor` to see what is installed and how to install the rest \
-         (Debian: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32)",
+        format!("{INSTALL_HINT}; `kiln doctor` shows what is installed"),
     )
 }
 
@@ -347,12 +351,7 @@ pub fn build(
         format_args!("{} ({})", compiler.display(), compiler.version),
     );
     let sources = sources(root, build)?;
-    let target_dir = root.join("target");
-    let work = target_dir
-        .join("kiln")
-        .join(profile.dir_name())
-        .join("c")
-        .join(name);
+    let work = crate::driver::work_dir(root, profile, "c", name)?;
     fs_err::create_dir_all(work.join("obj"))?;
 
     let mut flags: Vec<String> = match profile {
@@ -506,6 +505,38 @@ pub fn build(
         fs_err::write(&link_cmdfile, link_key)?;
     }
     Ok(component)
+}
+
+/// `kiln doctor`'s check for C guests: the first usable toolchain, or why each candidate was rejected.
+pub fn probe() -> Vec<Check> {
+    let mut checks = Vec::new();
+    // C: the first usable toolchain, or every candidate rejected.
+    match find() {
+        Ok(compiler) => checks.push(Check {
+            name: "c".into(),
+            path: Some(compiler.program.clone()),
+            detail: format!(
+                "{} via `{}`: {}",
+                compiler.kind,
+                compiler.display(),
+                compiler.version
+            ),
+            ok: true,
+            fix: None,
+        }),
+        Err(rejected) => checks.push(Check {
+            name: "c".into(),
+            path: None,
+            detail: rejected
+                .iter()
+                .map(|r| format!("{}: {}", r.candidate, r.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ok: false,
+            fix: Some(INSTALL_HINT.into()),
+        }),
+    }
+    checks
 }
 
 #[cfg(test)]

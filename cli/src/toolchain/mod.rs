@@ -34,6 +34,11 @@ pub fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or("").trim().to_string()
 }
 
+/// The first line of what `cmd` prints, when it runs and succeeds (a `--version` banner).
+pub fn version_line(cmd: &mut Command) -> Option<String> {
+    stdout_of(cmd).map(|out| first_line(&out))
+}
+
 /// Runs a compiler or linker: its stderr is shown as it printed it (even with `-q`: these
 /// are diagnostics), and a failure is an error saying `failure`.
 ///

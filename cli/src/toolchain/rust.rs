@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
 
+use crate::driver::{Check, Profile};
 use crate::errors::hinted;
 use crate::manifest::Build;
-use crate::ops::build::Profile;
 use crate::shell::Shell;
 
 /// The Rust target kiln builds for.
@@ -70,7 +70,7 @@ struct Selected {
 }
 
 /// Checks that rustc has the standard library of `target` installed.
-fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
+pub(crate) fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
     let output = Command::new(crate::env_vars::rustc())
         .args(["--print", "sysroot"])
         .current_dir(root)
@@ -382,4 +382,45 @@ fn display_command(cmd: &Command) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `kiln doctor`'s checks for Rust guests: rustc, and the wasm targets in its sysroot.
+pub fn probe() -> Vec<Check> {
+    let mut checks = Vec::new();
+    // Rust: rustc, and the wasm targets in its sysroot.
+    let rustc = crate::env_vars::rustc();
+    let version = super::version_line(Command::new(&rustc).arg("--version"));
+    let sysroot =
+        super::version_line(Command::new(&rustc).args(["--print", "sysroot"])).map(PathBuf::from);
+    checks.push(Check {
+        name: "rust".into(),
+        path: super::which(&rustc.to_string_lossy()).or_else(|| Some(PathBuf::from(&rustc))),
+        detail: version.clone().unwrap_or_else(|| "not found".into()),
+        ok: version.is_some(),
+        fix: version
+            .is_none()
+            .then(|| "install Rust with rustup: https://rustup.rs".into()),
+    });
+    if let Some(sysroot) = &sysroot {
+        for (target, needed) in [
+            ("wasm32-wasip2", "Rust components (`kiln build`)"),
+            ("wasm32-wasip1", "optional"),
+            ("wasm32-unknown-unknown", "optional"),
+        ] {
+            let dir = sysroot.join("lib/rustlib").join(target).join("lib");
+            let ok = dir.is_dir();
+            checks.push(Check {
+                name: format!("rust target {target}"),
+                path: ok.then_some(dir),
+                detail: if ok {
+                    "installed".into()
+                } else {
+                    format!("not installed ({needed})")
+                },
+                ok,
+                fix: (!ok).then(|| format!("rustup target add {target}")),
+            });
+        }
+    }
+    checks
 }

@@ -64,7 +64,12 @@ impl Env {
             .env_remove("CI")
             .env_remove("RUST_BACKTRACE")
             .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET");
+            .env_remove("CARGO_BUILD_TARGET")
+            // kiln leaves the Go environment to the user; the tests keep Go offline and on
+            // the toolchain installed, as a user without network would.
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .env_remove("GOFLAGS");
         Kiln { cmd, stdin: None }
     }
 
