@@ -151,6 +151,82 @@ impl BuildSettings {
         Ok(settings)
     }
 
+    /// `kiln build`'s settings for each project it builds: one, or at a cargo virtual
+    /// workspace's root every member that is a component (binaries and `cdylib`s), in
+    /// cargo's order; `-p NAME` keeps one.
+    ///
+    /// # Errors
+    ///
+    /// As [`BuildSettings::resolve`]; a `-p` naming no member; a workspace without
+    /// component members.
+    pub fn resolve_all(
+        args: &crate::commands::build::Args,
+        env: &Environment,
+    ) -> anyhow::Result<Vec<BuildSettings>> {
+        let project = Project::find(&env.cwd, args.manifest_path.as_deref())?;
+        let Some(members) = workspace_members(&project)? else {
+            if let Some(wanted) = &args.package {
+                let name = package_name(&project);
+                if name.as_deref() != Some(wanted.as_str()) {
+                    anyhow::bail!(
+                        "`-p {wanted}`: the project at `{}` is not a cargo workspace and its package is {}",
+                        project.root.display(),
+                        name.map_or("unnamed".to_string(), |n| format!("`{n}`"))
+                    );
+                }
+            }
+            return Ok(vec![BuildSettings::resolve(args, env)?]);
+        };
+        let chosen: Vec<&(String, PathBuf, bool)> = match &args.package {
+            Some(wanted) => {
+                let Some(member) = members.iter().find(|(name, _, _)| name == wanted) else {
+                    let names: Vec<&str> = members.iter().map(|(n, _, _)| n.as_str()).collect();
+                    return Err(hinted(
+                        format!("`-p {wanted}`: the workspace has no member named `{wanted}`"),
+                        format!("its members: {}", names.join(", ")),
+                    ));
+                };
+                vec![member]
+            }
+            None => members
+                .iter()
+                .filter(|(_, _, component)| *component)
+                .collect(),
+        };
+        if chosen.is_empty() {
+            return Err(hinted(
+                format!(
+                    "the workspace at `{}` has no member that is a component",
+                    project.root.display()
+                ),
+                "a member is a component when it has a binary or a `cdylib` library",
+            ));
+        }
+        let mut all = Vec::new();
+        for (_, dir, _) in chosen {
+            let member_args = crate::commands::build::Args {
+                manifest_path: Some(dir.join(manifest::CARGO_TOML)),
+                package: None,
+                bundle: args.bundle.clone(),
+                ..*args
+            };
+            // A member's own Kiln.toml, beside its Cargo.toml, applies to it.
+            let member_manifest = if dir.join(manifest::KILN_TOML).is_file() {
+                dir.join(manifest::KILN_TOML)
+            } else {
+                dir.join(manifest::CARGO_TOML)
+            };
+            all.push(BuildSettings::resolve(
+                &crate::commands::build::Args {
+                    manifest_path: Some(member_manifest),
+                    ..member_args
+                },
+                env,
+            )?);
+        }
+        Ok(all)
+    }
+
     /// The settings to build `project` with: Kiln.toml's stages and bundles, then `extra`.
     pub fn for_project(
         project: Project,
@@ -299,6 +375,63 @@ impl RunSettings {
             verify,
         })
     }
+}
+
+/// The members of the cargo virtual workspace `project` is the root of (name, directory,
+/// whether it is a component: it has a binary or a `cdylib`), or `None` when `project` is not
+/// a virtual workspace (a package, a workspace root that is itself a package, or not Rust).
+fn workspace_members(project: &Project) -> anyhow::Result<Option<Vec<(String, PathBuf, bool)>>> {
+    use cargo_metadata::TargetKind;
+    let cargo_toml = project.cargo_toml();
+    if project.language != Language::Rust || !cargo_toml.is_file() {
+        return Ok(None);
+    }
+    let text = fs_err::read_to_string(&cargo_toml)?;
+    let Ok(table) = text.parse::<toml::Table>() else {
+        // cargo's own error says what is wrong when the build reads it.
+        return Ok(None);
+    };
+    if table.contains_key("package") || !table.contains_key("workspace") {
+        return Ok(None);
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .cargo_path(crate::env_vars::cargo())
+        .manifest_path(&cargo_toml)
+        .no_deps()
+        .exec()
+        .with_context(|| {
+            format!(
+                "failed to read `{}` with `cargo metadata`",
+                cargo_toml.display()
+            )
+        })?;
+    let members = metadata
+        .workspace_packages()
+        .into_iter()
+        .map(|p| {
+            let component = p
+                .targets
+                .iter()
+                .any(|t| t.kind.contains(&TargetKind::Bin) || t.kind.contains(&TargetKind::CDyLib));
+            let dir = p
+                .manifest_path
+                .parent()
+                .map(|d| d.as_std_path().to_path_buf())
+                .unwrap_or_default();
+            (p.name.to_string(), dir, component)
+        })
+        .collect();
+    Ok(Some(members))
+}
+
+/// The package name of a single project (Kiln.toml's name, else Cargo.toml's).
+fn package_name(project: &Project) -> Option<String> {
+    if let Some(name) = project.manifest.name() {
+        return Some(name.to_string());
+    }
+    let text = std::fs::read_to_string(project.cargo_toml()).ok()?;
+    let table = text.parse::<toml::Table>().ok()?;
+    Some(table.get("package")?.get("name")?.as_str()?.to_string())
 }
 
 /// Whether a path that does not exist reads as a registry reference: a first component

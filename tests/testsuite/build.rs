@@ -179,3 +179,62 @@ fn quiet_builds_print_nothing_on_success() {
     let out = env.kiln(&["build", "-q"]).cwd(&project).run().success();
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
 }
+
+/// At a cargo virtual workspace's root, `kiln build` builds every member that is a
+/// component — a command and a library — and skips plain libraries; `-p` picks one.
+#[test]
+fn a_virtual_workspace_builds_its_component_members() {
+    let env = Env::new();
+    env.new_project("ws/hello", &[]);
+    env.new_project("ws/wordlib", &["--template", "rust-lib"]);
+    env.write(
+        "ws/util/Cargo.toml",
+        "[package]\nname = \"util\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    );
+    env.write("ws/util/src/lib.rs", "pub fn helper() {}\n");
+    let root = env.write(
+        "ws/Cargo.toml",
+        "[workspace]\nmembers = [\"hello\", \"wordlib\", \"util\"]\nresolver = \"3\"\n",
+    );
+    let root = root.parent().unwrap().to_path_buf();
+
+    let out = env
+        .kiln(&["build", "--message-format", "json"])
+        .cwd(&root)
+        .run()
+        .success();
+    let mut names: Vec<String> = out
+        .json_lines()
+        .into_iter()
+        .filter(|m| m["reason"] == "artifact")
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hello", "wordlib"], "{}", out.stdout);
+    // One target directory, the workspace's, as cargo has it.
+    assert!(root.join("target/kiln/debug/hello.wasm").is_file());
+    assert!(root.join("target/kiln/debug/wordlib.wasm").is_file());
+    assert!(!root.join("target/kiln/debug/util.wasm").exists());
+    let out = env
+        .kiln(&["run", "-q", "target/kiln/debug/hello.wasm", "--", "ws"])
+        .cwd(&root)
+        .run()
+        .success();
+    assert_eq!(out.stdout, "Hello, ws!\n");
+
+    // -p: one member, as cargo does; an unknown name lists the members.
+    let out = env
+        .kiln(&["build", "-p", "hello"])
+        .cwd(&root)
+        .run()
+        .success();
+    assert!(out.stderr.contains("hello.wasm"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wordlib.wasm"), "{}", out.stderr);
+    let out = env.kiln(&["build", "-p", "nope"]).cwd(&root).run().code(1);
+    assert!(
+        out.stderr.contains("no member named `nope`")
+            && out.stderr.contains("hello, wordlib, util"),
+        "{}",
+        out.stderr
+    );
+}

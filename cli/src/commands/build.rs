@@ -7,7 +7,9 @@ use crate::shell::Shell;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The project is found from the current directory upwards (a Kiln.toml or a Cargo.toml), \
-or from --manifest-path. A build with nothing changed writes nothing. \
+or from --manifest-path. At a cargo virtual workspace's root, every member that is a component \
+(a binary, or a `cdylib`) is built, each under its own name; -p picks one. \
+A build with nothing changed writes nothing. \
 Release builds run wasm-opt on every core module in the component (`[release] optimize`, default \"s\") \
 and strip debug information (`[release] strip`, default true); both profiles write name, version, \
 description, license, source and processed-by metadata.\n\n\
@@ -33,6 +35,11 @@ pub struct Args {
     #[arg(long)]
     pub exe: bool,
 
+    /// At a cargo workspace's root, build only this member (by package name), as `cargo
+    /// build -p` does [default: every member that is a component].
+    #[arg(short, long, value_name = "NAME")]
+    pub package: Option<String>,
+
     /// Bundle the directory SRC into the component, read-only at MOUNT (an absolute path
     /// like /assets); repeatable, beside Kiln.toml's `[[bundle]]` entries.
     #[arg(long, value_name = "SRC:MOUNT")]
@@ -45,11 +52,16 @@ pub struct Args {
 
 pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
     let env = Environment::capture()?;
-    let settings = BuildSettings::resolve(&args, &env)?;
+    let all = BuildSettings::resolve_all(&args, &env)?;
     if show_settings {
-        crate::settings::show(shell, "build", &settings, &env)?;
+        match all.as_slice() {
+            [one] => crate::settings::show(shell, "build", one, &env)?,
+            many => crate::settings::show(shell, "build", &many, &env)?,
+        }
         return Ok(0);
     }
-    crate::ops::build::build(shell, &settings)?;
+    for settings in &all {
+        crate::ops::build::build(shell, settings)?;
+    }
     Ok(0)
 }
