@@ -71,6 +71,10 @@ pub const DOCUMENTED: &[Var] = &[
         names: "PATH",
         help: "where toolchains are found",
     },
+    Var {
+        names: "KILN_TEST_SANDBOX",
+        help: "set by `kiln test` for its test runner (internal)",
+    },
 ];
 
 /// The `Environment:` section of `kiln --help`, from [`DOCUMENTED`].
@@ -122,6 +126,8 @@ pub const CI: &str = "CI";
 pub const TERM: &str = "TERM";
 /// `CARGO` (see [`DOCUMENTED`]).
 pub const CARGO: &str = "CARGO";
+/// The sandbox `kiln test` hands its runner (JSON).
+pub const KILN_TEST_SANDBOX: &str = "KILN_TEST_SANDBOX";
 /// `RUSTC` (see [`DOCUMENTED`]).
 pub const RUSTC: &str = "RUSTC";
 
@@ -216,6 +222,11 @@ pub fn go() -> Option<String> {
 /// `TINYGO`, if set and not empty.
 pub fn tinygo() -> Option<String> {
     std::env::var(TINYGO).ok().filter(|v| !v.is_empty())
+}
+
+/// The sandbox `kiln test` resolved, for its runner.
+pub fn test_sandbox() -> Option<String> {
+    non_empty(KILN_TEST_SANDBOX)
 }
 
 /// The cargo to run.

@@ -85,6 +85,11 @@ pub enum Message {
     Stopped(Stopped),
     /// What an export of a library component returned (`kiln run --invoke`).
     Invoked(Invoked),
+    /// One test binary `kiln test` ran on the embedded Wasmtime (its own output, libtest's or
+    /// Go's, goes to stderr with `--message-format json`).
+    TestBinary(TestBinary),
+    /// The end of `kiln test`.
+    TestFinished(TestFinished),
 }
 
 /// A progress line.
@@ -561,6 +566,36 @@ pub struct Invoked {
     pub value: serde_json::Value,
 }
 
+/// A test binary and how it ended.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
+pub struct TestBinary {
+    /// The test binary cargo or go built (absolute).
+    pub binary: PathBuf,
+    /// Its name, as its `argv[0]` (`mylib-1a2b3c4d5e6f7a8b`).
+    pub name: String,
+    /// Its exit status: 0 when every test passed; libtest exits with 101 when one failed, Go
+    /// with 1; a trap or a limit has its own status (`kiln help run`).
+    pub exit_code: i32,
+    /// Whether it exited with 0.
+    pub passed: bool,
+    /// How many tests ran, each in an instance of its own (a libtest binary); `None` when
+    /// the binary ran as one command (Go, a `harness = false` target, `--list`).
+    pub tests: Option<usize>,
+    /// The tests that failed, by name.
+    pub failed: Vec<String>,
+}
+
+/// How `kiln test` ended.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TestFinished {
+    /// `rust` or `go`.
+    pub language: String,
+    /// Whether cargo (or go) reported success: every test binary built and passed.
+    pub success: bool,
+    /// cargo's (or go's) exit status, which `kiln test` exits with.
+    pub exit_code: i32,
+}
+
 macro_rules! message_from {
     ($($variant:ident($ty:ty)),* $(,)?) => {
         $(impl From<$ty> for Message {
@@ -600,6 +635,8 @@ message_from!(
     Draining(Draining),
     Stopped(Stopped),
     Invoked(Invoked),
+    TestBinary(TestBinary),
+    TestFinished(TestFinished),
 );
 
 /// A message as people see it: zero or more of these lines.
@@ -824,6 +861,20 @@ impl Message {
                 lines
             }
             Message::Invoked(i) => vec![Human::Result(i.result.clone())],
+            Message::TestBinary(t) => vec![Human::Detail(
+                "Tested".into(),
+                format!(
+                    "{} ({})",
+                    t.name,
+                    if t.passed {
+                        "passed".to_string()
+                    } else {
+                        format!("exit status {}", t.exit_code)
+                    }
+                ),
+            )],
+            // cargo and go have printed their own summary.
+            Message::TestFinished(_) => Vec::new(),
         }
     }
 }

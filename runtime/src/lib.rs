@@ -359,6 +359,25 @@ pub struct Capabilities {
     pub preopens: Vec<Preopen>,
     /// Whether the guest may use the host's network (TCP, UDP, name lookups).
     pub inherit_network: bool,
+    /// When set, the guest's stdout and stderr are written here, in the order written,
+    /// instead of to the host's (stdin stays the host's).
+    pub capture: Option<OutputCapture>,
+}
+
+/// A buffer that collects a guest's output (see [`Capabilities::capture`]). Clones share it.
+#[derive(Debug, Clone)]
+pub struct OutputCapture(wasmtime_wasi::p2::pipe::MemoryOutputPipe);
+
+impl OutputCapture {
+    /// A buffer for up to `capacity` bytes; a guest that writes more traps.
+    pub fn new(capacity: usize) -> OutputCapture {
+        OutputCapture(wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(capacity))
+    }
+
+    /// What has been written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.contents().to_vec()
+    }
 }
 
 /// How a guest ended.
@@ -675,6 +694,9 @@ impl Runtime {
     fn new_store(&self, caps: &Capabilities, limits: &Limits) -> Result<Store<HostState>, Error> {
         let mut builder = WasiCtx::builder();
         builder.inherit_stdio().args(&caps.args);
+        if let Some(capture) = &caps.capture {
+            builder.stdout(capture.0.clone()).stderr(capture.0.clone());
+        }
         if caps.inherit_network {
             builder
                 .inherit_network()

@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "templates",
     "build",
     "run",
+    "test",
     "serve",
     "publish",
     "pull",

@@ -16,6 +16,7 @@ mod hostile;
 mod inspect;
 mod invoke;
 mod json_reference;
+mod kiln_test;
 mod limits;
 mod new;
 mod optimize;

@@ -16,6 +16,7 @@ pub mod pull;
 pub mod run;
 pub mod serve;
 pub mod templates;
+pub mod test;
 
 /// kiln: build, run and ship WebAssembly components.
 #[derive(Debug, Parser)]
@@ -64,6 +65,7 @@ pub enum Command {
     Templates(templates::Args),
     Build(build::Args),
     Run(run::Args),
+    Test(test::Args),
     Serve(serve::Args),
     Publish(publish::Args),
     Pull(pull::Args),
@@ -72,6 +74,9 @@ pub enum Command {
     Inspect(inspect::Args),
     Doctor(doctor::Args),
     GenerateKeyPair(generate_key_pair::Args),
+    /// Runs one test binary for `kiln test` (cargo's target runner, go's `-exec`).
+    #[command(hide = true)]
+    TestRunner(test::RunnerArgs),
     /// Print docs/json.md, the reference of `--message-format json` (for kiln's own docs).
     #[command(hide = true)]
     JsonReference,
@@ -106,6 +111,8 @@ pub fn exec(shell: &Shell, command: Command, show_settings: bool) -> anyhow::Res
         Command::Templates(args) => templates::exec(shell, args),
         Command::Build(args) => build::exec(shell, args, show_settings),
         Command::Run(args) => run::exec(shell, args, show_settings),
+        Command::Test(args) => test::exec(shell, args),
+        Command::TestRunner(args) => test::exec_runner(shell, args),
         Command::Serve(args) => serve::exec(shell, args, show_settings),
         Command::Publish(args) => publish::exec(shell, args, show_settings),
         Command::Pull(args) => pull::exec(shell, args, show_settings),

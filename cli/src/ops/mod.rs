@@ -15,3 +15,4 @@ pub mod registry;
 pub mod run;
 pub mod serve;
 pub mod sign;
+pub mod test;
