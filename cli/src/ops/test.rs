@@ -193,6 +193,14 @@ fn cargo_test(shell: &Shell, settings: &TestSettings, kiln: &Path) -> anyhow::Re
     if settings.profile == Profile::Release {
         cmd.arg("--release");
     }
+    // The features `kiln build` builds with.
+    let build = &project.manifest.build;
+    if !build.features.is_empty() {
+        cmd.arg("--features").arg(build.features.join(","));
+    }
+    if !build.default_features {
+        cmd.arg("--no-default-features");
+    }
     match shell.verbosity() {
         Verbosity::Quiet => {
             cmd.arg("--quiet");
