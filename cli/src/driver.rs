@@ -98,6 +98,8 @@ pub enum Driver {
     Go,
     /// TinyGo for `wasip2`.
     TinyGo,
+    /// `[build] command`: a toolchain kiln does not drive (`language = "custom"`).
+    Custom,
 }
 
 impl Driver {
@@ -117,13 +119,7 @@ impl Driver {
             Language::Tinygo => Ok(Driver::TinyGo),
             Language::Go if crate::toolchain::go::find_tinygo().is_some() => Ok(Driver::TinyGo),
             Language::Go => Ok(Driver::Go),
-            other => Err(crate::errors::hinted(
-                format!(
-                    "kiln {} cannot build `{other}` guests yet; Rust, C, Go and TinyGo are supported",
-                    env!("CARGO_PKG_VERSION")
-                ),
-                "a custom `[build] command` driver is planned",
-            )),
+            Language::Custom => Ok(Driver::Custom),
         }
     }
 
@@ -133,6 +129,8 @@ impl Driver {
             Driver::Rust => crate::toolchain::rust::probe(),
             Driver::C => crate::toolchain::c::probe(),
             Driver::Go | Driver::TinyGo => crate::toolchain::go::probe(),
+            // Nothing to probe: the project names its own toolchain.
+            Driver::Custom => Vec::new(),
         }
     }
 
@@ -216,6 +214,18 @@ impl Driver {
                         profile,
                     )?
                 };
+                let metadata = manifest_metadata(project, &name);
+                (wasm, project.root.join("target"), name, metadata)
+            }
+            Driver::Custom => {
+                let name = manifest_or_directory_name(project);
+                let wasm = crate::toolchain::custom::build(
+                    shell,
+                    &project.root,
+                    &name,
+                    &project.manifest.build,
+                    profile,
+                )?;
                 let metadata = manifest_metadata(project, &name);
                 (wasm, project.root.join("target"), name, metadata)
             }
@@ -303,6 +313,7 @@ mod tests {
             ("toolchain/rust.rs", include_str!("toolchain/rust.rs")),
             ("toolchain/c.rs", include_str!("toolchain/c.rs")),
             ("toolchain/go.rs", include_str!("toolchain/go.rs")),
+            ("toolchain/custom.rs", include_str!("toolchain/custom.rs")),
         ] {
             let needle = ["crate", "::ops"].concat();
             assert!(!source.contains(&needle), "{file} imports from ops");

@@ -252,6 +252,17 @@ pub struct Build {
     /// A WIT file or directory whose world a library component exports (C: bindings are
     /// generated with wit-bindgen-c).
     pub world: Option<String>,
+    /// Custom (`language = "custom"`): the build command, an argument list run in the
+    /// project directory (`["sh", "build.sh"]`; no shell unless you name one).
+    pub command: Option<Spanned<Vec<String>>>,
+    /// Custom: the file the command writes, relative to the project: a core module (kiln
+    /// componentizes it with the preview1 adapter) or a component (taken as it is).
+    pub output: Option<Spanned<String>>,
+    /// Custom: globs, relative to the project, of the files the command reads. When none of
+    /// them changed (size and modification time), the command is not run again; without
+    /// `inputs` it runs on every build.
+    #[serde(default)]
+    pub inputs: Vec<String>,
     /// Go: the main package to build, a path inside the project (`./cmd/tool`; default: the
     /// project directory). The module's go.mod is found upwards from the project, as `go`
     /// finds it.
@@ -270,6 +281,9 @@ impl Default for Build {
             bin: None,
             target: None,
             package: None,
+            command: None,
+            output: None,
+            inputs: Vec::new(),
             sources: Vec::new(),
             include: Vec::new(),
             defines: Vec::new(),
@@ -381,6 +395,36 @@ impl Manifest {
                 Some(target.span()),
                 Some("build.target".into()),
                 message,
+            ));
+        }
+        if let Some(command) = &manifest.build.command
+            && command
+                .get_ref()
+                .first()
+                .is_none_or(|program| program.is_empty())
+        {
+            return Err(error(
+                Some(command.span()),
+                Some("build.command".into()),
+                "the command is empty: give the program and its arguments, such as `[\"sh\", \"build.sh\"]`".into(),
+            ));
+        }
+        if let Some(output) = &manifest.build.output
+            && let Err(why) = check_go_package(output.get_ref())
+        {
+            return Err(error(
+                Some(output.span()),
+                Some("build.output".into()),
+                why.replace("package directory", "file"),
+            ));
+        }
+        if manifest.package.language == Some(Language::Custom)
+            && (manifest.build.command.is_none() || manifest.build.output.is_none())
+        {
+            return Err(error(
+                None,
+                Some("build".into()),
+                "`language = \"custom\"` needs `[build] command` (an argument list) and `[build] output` (the file it writes)".into(),
             ));
         }
         if let Some(package) = &manifest.build.package

@@ -7,6 +7,7 @@ mod build;
 mod bundle;
 mod c;
 mod capabilities;
+mod custom;
 mod cli_reference;
 mod errors;
 mod example;

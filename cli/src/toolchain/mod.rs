@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use crate::shell::Shell;
 
 pub mod c;
+pub mod custom;
 pub mod go;
 pub mod rust;
 
