@@ -12,6 +12,13 @@ use toml::Spanned;
 
 /// The file name of kiln's manifest.
 pub const KILN_TOML: &str = "Kiln.toml";
+/// The Rust target kiln builds for by default.
+pub const RUST_TARGET: &str = "wasm32-wasip2";
+
+/// The targets `[build] target` may name: [`RUST_TARGET`], and `wasm32-wasip3` (WASI 0.3
+/// natively; in rustup from Rust 1.100).
+pub const RUST_TARGETS: [&str; 2] = [RUST_TARGET, "wasm32-wasip3"];
+
 /// The file name of a Cargo manifest.
 pub const CARGO_TOML: &str = "Cargo.toml";
 
@@ -380,12 +387,12 @@ impl Manifest {
             return Err(error(Some(name.span()), Some("package.name".into()), why));
         }
         if let Some(target) = &manifest.build.target
-            && !crate::toolchain::rust::TARGETS.contains(&target.get_ref().as_str())
+            && !RUST_TARGETS.contains(&target.get_ref().as_str())
         {
             let message = format!(
                 "`{}` is not a target kiln builds Rust for: expected one of {}",
                 target.get_ref(),
-                crate::toolchain::rust::TARGETS
+                RUST_TARGETS
                     .iter()
                     .map(|t| format!("`{t}`"))
                     .collect::<Vec<_>>()

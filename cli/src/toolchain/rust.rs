@@ -19,12 +19,7 @@ use crate::errors::hinted;
 use crate::manifest::Build;
 use crate::shell::Shell;
 
-/// The Rust target kiln builds for.
-pub const TARGET: &str = "wasm32-wasip2";
-
-/// The targets `[build] target` may name: [`TARGET`], and `wasm32-wasip3` (WASI 0.3 natively;
-/// in rustup from Rust 1.100).
-pub const TARGETS: [&str; 2] = [TARGET, "wasm32-wasip3"];
+pub use crate::manifest::{RUST_TARGET as TARGET, RUST_TARGETS as TARGETS};
 
 /// The Rust target a build uses: `[build] target`, else [`TARGET`].
 fn target_of(build: &Build) -> &str {
