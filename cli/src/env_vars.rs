@@ -60,6 +60,10 @@ pub const DOCUMENTED: &[Var] = &[
         help: "the C toolchain (see `kiln doctor`)",
     },
     Var {
+        names: "KILN_C_TOOLCHAIN",
+        help: "the C/C++ toolchain to use, `clang`, `wasi-sdk` or `zig`; overrides `[build] toolchain` [default: the first found]",
+    },
+    Var {
         names: "GO, TINYGO",
         help: "the Go toolchains [default: on PATH]",
     },
@@ -114,6 +118,8 @@ pub const PATH: &str = "PATH";
 pub const CC: &str = "CC";
 /// `WASI_SDK_PATH` (see [`DOCUMENTED`]).
 pub const WASI_SDK_PATH: &str = "WASI_SDK_PATH";
+/// `KILN_C_TOOLCHAIN` (see [`DOCUMENTED`]).
+pub const KILN_C_TOOLCHAIN: &str = "KILN_C_TOOLCHAIN";
 /// `WASI_SYSROOT` (see [`DOCUMENTED`]).
 pub const WASI_SYSROOT: &str = "WASI_SYSROOT";
 /// `GO` (see [`DOCUMENTED`]).
@@ -198,6 +204,11 @@ pub fn path() -> Option<OsString> {
 /// `CC`, if set and not empty.
 pub fn cc() -> Option<String> {
     std::env::var(CC).ok().filter(|v| !v.is_empty())
+}
+
+/// `KILN_C_TOOLCHAIN`, if set and not empty.
+pub fn c_toolchain() -> Option<String> {
+    non_empty(KILN_C_TOOLCHAIN)
 }
 
 /// `WASI_SDK_PATH`, if set and not empty.

@@ -32,7 +32,8 @@ pub enum Language {
     Go,
     /// TinyGo.
     Tinygo,
-    /// C, with wasi-sdk, clang or zig.
+    /// C and C++, with wasi-sdk, clang or zig (`"c++"` and `"cpp"` are accepted as well).
+    #[serde(alias = "c++", alias = "cpp")]
     C,
     /// A custom `[build] command`.
     Custom,
@@ -223,6 +224,44 @@ pub struct Package {
     pub exe: bool,
 }
 
+/// `[build] toolchain`: which C/C++ toolchain builds the project (default: the first found,
+/// in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CToolchain {
+    /// A wasi-sdk (`WASI_SDK_PATH`): its clang and its sysroot.
+    WasiSdk,
+    /// clang on `PATH` (or `CC`) with a WASI sysroot (`WASI_SYSROOT`, or Debian's wasi-libc).
+    Clang,
+    /// `zig cc` (zig on `PATH`, or PyPI `ziglang`).
+    Zig,
+}
+
+impl CToolchain {
+    /// Every toolchain, in the order kiln tries them.
+    pub const ALL: [CToolchain; 3] = [CToolchain::WasiSdk, CToolchain::Clang, CToolchain::Zig];
+
+    /// The name as Kiln.toml and `KILN_C_TOOLCHAIN` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CToolchain::WasiSdk => "wasi-sdk",
+            CToolchain::Clang => "clang",
+            CToolchain::Zig => "zig",
+        }
+    }
+
+    /// The toolchain named `name`.
+    pub fn parse(name: &str) -> Option<CToolchain> {
+        CToolchain::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for CToolchain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `[build]`: how the guest toolchain is driven (Rust and C keys; each driver reads its own).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -238,7 +277,8 @@ pub struct Build {
     /// Rust: the compilation target, `wasm32-wasip2` (the default; WASI 0.2 and, with the
     /// `wasip3` crate, 0.3 components) or `wasm32-wasip3` (rustup from Rust 1.100).
     pub target: Option<Spanned<String>>,
-    /// C: source globs relative to the project (default `["src/**/*.c"]`).
+    /// C/C++: source globs relative to the project (default: `.c`, `.cc`, `.cpp` and `.cxx`
+    /// files under `src/`).
     #[serde(default)]
     pub sources: Vec<String>,
     /// C: include directories relative to the project (`-I`).
@@ -250,6 +290,16 @@ pub struct Build {
     /// C: extra compiler flags.
     #[serde(default)]
     pub cflags: Vec<String>,
+    /// C++: extra flags for C++ sources only, after `cflags` (e.g. `-std=c++20`).
+    #[serde(default)]
+    pub cxxflags: Vec<String>,
+    /// C/C++: which toolchain builds the project (`"clang"`, `"wasi-sdk"` or `"zig"`); the
+    /// `KILN_C_TOOLCHAIN` environment variable overrides it. Default: the first found.
+    pub toolchain: Option<CToolchain>,
+    /// C/C++: setjmp/longjmp through WebAssembly exception handling (the flags, libraries
+    /// and objects each toolchain needs); an error where the toolchain has none.
+    #[serde(default)]
+    pub setjmp: bool,
     /// C: extra linker flags.
     #[serde(default)]
     pub ldflags: Vec<String>,
@@ -295,6 +345,9 @@ impl Default for Build {
             include: Vec::new(),
             defines: Vec::new(),
             cflags: Vec::new(),
+            cxxflags: Vec::new(),
+            toolchain: None,
+            setjmp: false,
             ldflags: Vec::new(),
             libs: Vec::new(),
             world: None,
@@ -832,8 +885,22 @@ strip = false
         );
         assert_eq!(
             parse("[package]\nlanguage = \"cobol\"\n").unwrap_err(),
-            "Kiln.toml:2:12: unknown variant `cobol`, expected one of `rust`, `go`, `tinygo`, `c`, `custom` (at key `package.language`)"
+            "Kiln.toml:2:12: unknown variant `cobol`, expected one of `rust`, `go`, `tinygo`, `c`, `c++`, `cpp`, `custom` (at key `package.language`)"
         );
+        assert_eq!(
+            parse("[build]\ntoolchain = \"gcc\"\n").unwrap_err(),
+            "Kiln.toml:2:13: unknown variant `gcc`, expected one of `wasi-sdk`, `clang`, `zig` (at key `build.toolchain`)"
+        );
+        assert_eq!(
+            parse("[build]\nsetjmp = \"yes\"\n").unwrap_err(),
+            "Kiln.toml:2:10: invalid type: string \"yes\", expected a boolean (at key `build.setjmp`)"
+        );
+        let m =
+            parse("[package]\nlanguage = \"c++\"\n[build]\ntoolchain = \"zig\"\nsetjmp = true\n")
+                .unwrap();
+        assert_eq!(m.package.language, Some(Language::C));
+        assert_eq!(m.build.toolchain, Some(CToolchain::Zig));
+        assert!(m.build.setjmp);
         assert_eq!(
             parse("[package]\nname = \"Hello\"\n").unwrap_err(),
             "Kiln.toml:2:8: invalid component name `Hello`: `H` is not allowed; use lowercase ASCII letters, digits, `-` and `_` (a Cargo package name that is also a WIT identifier) (at key `package.name`)"

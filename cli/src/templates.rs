@@ -208,6 +208,7 @@ mod tests {
             ids,
             [
                 "c-cli",
+                "cpp-cli",
                 "go-cli",
                 "rust-cli",
                 "rust-cli-p3",

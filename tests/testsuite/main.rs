@@ -8,6 +8,7 @@ mod bundle;
 mod c;
 mod capabilities;
 mod custom;
+mod cxx;
 mod cli_reference;
 mod errors;
 mod example;

@@ -22,6 +22,7 @@ fn templates_lists_id_language_and_description() {
         ids,
         [
             ["c-cli", "c"],
+            ["cpp-cli", "c"],
             ["go-cli", "go"],
             ["rust-cli", "rust"],
             ["rust-cli-p3", "rust"],
@@ -45,7 +46,8 @@ fn templates_lists_id_language_and_description() {
         .success()
         .json_lines();
     assert_eq!(json[0]["id"], "c-cli");
-    assert_eq!(json[2]["language"], "rust");
+    assert_eq!(json[1]["id"], "cpp-cli");
+    assert_eq!(json[3]["language"], "rust");
 }
 
 #[test]

@@ -65,6 +65,7 @@ impl Env {
             .env_remove("RUST_BACKTRACE")
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("KILN_C_TOOLCHAIN")
             // kiln leaves the Go environment to the user; the tests keep Go offline and on
             // the toolchain installed, as a user without network would.
             .env("GOPROXY", "off")
