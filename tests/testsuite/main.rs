@@ -29,3 +29,4 @@ mod serve;
 mod settings;
 mod signals;
 mod signing;
+mod watch;

@@ -48,6 +48,11 @@ pub struct Args {
     /// Path to the project's Kiln.toml or Cargo.toml.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
+
+    /// Watch the project's files (and bundled directories) and rebuild on every change, until
+    /// Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
@@ -59,6 +64,12 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
             many => crate::settings::show(shell, "build", &many, &env)?,
         }
         return Ok(0);
+    }
+    if args.watch
+        && let Some(first) = all.first()
+    {
+        let set = crate::ops::watch::WatchSet::for_build(first);
+        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Build, &set);
     }
     for settings in &all {
         crate::ops::build::build(shell, settings)?;

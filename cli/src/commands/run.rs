@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long, value_name = "CALL", conflicts_with = "args")]
     pub invoke: Option<String>,
 
+    /// Watch the project's files (and bundled directories): on every change stop the guest,
+    /// rebuild and run it again, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+
     /// Arguments for the guest.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -68,6 +73,10 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
     if show_settings {
         crate::settings::show(shell, "run", &settings, &env)?;
         return Ok(0);
+    }
+    if args.watch {
+        let set = crate::ops::watch::WatchSet::for_run(&settings)?;
+        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Run, &set);
     }
     match &args.invoke {
         Some(call) => crate::ops::invoke::invoke(shell, &settings, call),

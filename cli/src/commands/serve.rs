@@ -73,10 +73,17 @@ pub struct Args {
 
     #[command(flatten)]
     pub verify: crate::ops::sign::VerifyArgs,
+
+    /// Watch the project's files (and bundled directories): on every change rebuild, and
+    /// when the build succeeds restart the server on the same address with the new component
+    /// (a failed build keeps the last good one serving), until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
     let env = Environment::capture()?;
+    let watch = args.watch;
     let run = RunSettings::resolve(
         args.path.as_deref(),
         args.manifest_path.as_deref(),
@@ -98,6 +105,11 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
     if show_settings {
         crate::settings::show(shell, "serve", &settings, &env)?;
         return Ok(0);
+    }
+    if watch {
+        let mut set = crate::ops::watch::WatchSet::for_run(&settings.run)?;
+        set.addr = Some(settings.addr);
+        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Serve, &set);
     }
     crate::ops::serve::serve(shell, &settings)?;
     Ok(0)

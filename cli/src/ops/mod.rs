@@ -16,3 +16,4 @@ pub mod run;
 pub mod serve;
 pub mod sign;
 pub mod test;
+pub mod watch;
