@@ -104,7 +104,7 @@ fn a_cxx_library_mixed_with_c_exports_its_world() {
 }
 
 #[test]
-fn cxx_exceptions_are_off_unless_cxxflags_turn_them_on() {
+fn cxx_exceptions_are_off_by_default() {
     let env = Env::new();
     env.write(
         "throws/Kiln.toml",
@@ -276,6 +276,21 @@ fn doctor_reports_cxx_readiness_and_the_chosen_toolchain() {
     let c = find(&out, "c");
     assert!(c["detail"].as_str().unwrap().starts_with("zig via "), "{c}");
     assert_eq!(find(&out, "c++")["ok"], true);
+
+    // A chosen toolchain that is missing is reported as such, with its own fix.
+    let out = env
+        .kiln(&["doctor", "--message-format", "json"])
+        .env("KILN_C_TOOLCHAIN", "wasi-sdk")
+        .env_remove("WASI_SDK_PATH")
+        .run()
+        .success();
+    let c = find(&out, "c");
+    assert_eq!(c["ok"], false, "{c}");
+    assert_eq!(
+        c["detail"],
+        "KILN_C_TOOLCHAIN=wasi-sdk: wasi-sdk: WASI_SDK_PATH is not set"
+    );
+    assert_eq!(c["fix"], "set WASI_SDK_PATH to a wasi-sdk");
 
     // Nothing installed: the fix is the apt line, libc++ included.
     let empty = env.path("empty-bin");

@@ -417,16 +417,7 @@ pub fn not_found(rejected: &[Rejected], only: Option<CToolchain>) -> anyhow::Err
         .collect::<String>();
     let (what, hint) = match only {
         None => ("C".to_string(), INSTALL_HINT),
-        Some(kind) => (
-            format!("`{kind}` C"),
-            match kind {
-                CToolchain::Clang => {
-                    "Debian: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32"
-                }
-                CToolchain::WasiSdk => "set WASI_SDK_PATH to a wasi-sdk",
-                CToolchain::Zig => "pip install ziglang (or put zig on PATH)",
-            },
-        ),
+        Some(kind) => (format!("`{kind}` C"), kind_hint(kind)),
     };
     let chosen_by = match (only, crate::env_vars::c_toolchain()) {
         (None, _) => String::new(),
@@ -437,6 +428,17 @@ pub fn not_found(rejected: &[Rejected], only: Option<CToolchain>) -> anyhow::Err
         format!("no {what} toolchain for WebAssembly was found{chosen_by}; tried:{tried}"),
         format!("{hint}; `kiln doctor` shows what is installed"),
     )
+}
+
+/// How to install one kind of toolchain.
+fn kind_hint(kind: CToolchain) -> &'static str {
+    match kind {
+        CToolchain::Clang => {
+            "Debian: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32"
+        }
+        CToolchain::WasiSdk => "set WASI_SDK_PATH to a wasi-sdk",
+        CToolchain::Zig => "pip install ziglang (or put zig on PATH)",
+    }
 }
 
 /// The extensions compiled as C++ (everything else is C).
@@ -894,21 +896,26 @@ pub fn probe() -> Vec<Check> {
             });
         }
         Err(rejected) => {
-            let detail = rejected
+            let mut detail = rejected
                 .iter()
                 .map(|r| format!("{}: {}", r.candidate, r.reason))
                 .collect::<Vec<_>>()
                 .join("; ");
+            if let Some(kind) = only {
+                detail = format!("{}={kind}: {detail}", crate::env_vars::KILN_C_TOOLCHAIN);
+            }
             for name in ["c", "c++"] {
+                let fix = match (only, name) {
+                    (Some(kind), _) => kind_hint(kind),
+                    (None, "c") => INSTALL_HINT,
+                    (None, _) => CXX_INSTALL_HINT,
+                };
                 checks.push(Check {
                     name: name.into(),
                     path: None,
                     detail: detail.clone(),
                     ok: false,
-                    fix: Some(match name {
-                        "c" => INSTALL_HINT.into(),
-                        _ => CXX_INSTALL_HINT.into(),
-                    }),
+                    fix: Some(fix.into()),
                 });
             }
         }
