@@ -76,7 +76,7 @@ fn a_custom_command_builds_and_kiln_takes_it_from_there() {
     let component = root.join("target/kiln/debug/byhand.wasm");
     env.write(
         "copied/Kiln.toml",
-        &format!(
+        format!(
             "[package]\nname = \"copied\"\nlanguage = \"custom\"\n\n[build]\n\
              command = [\"cp\", \"{}\", \"copied.wasm\"]\noutput = \"copied.wasm\"\n",
             component.display()

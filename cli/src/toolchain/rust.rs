@@ -19,7 +19,7 @@ use crate::errors::hinted;
 use crate::manifest::Build;
 use crate::shell::Shell;
 
-pub use crate::manifest::{RUST_TARGET as TARGET, RUST_TARGETS as TARGETS};
+pub use crate::manifest::RUST_TARGET as TARGET;
 
 /// The Rust target a build uses: `[build] target`, else [`TARGET`].
 fn target_of(build: &Build) -> &str {
