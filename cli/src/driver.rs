@@ -217,21 +217,13 @@ impl Driver {
                 let metadata = manifest_metadata(project, &name);
                 (wasm, project.root.join("target"), name, metadata)
             }
-            Driver::Custom => {
+            Driver::C | Driver::Custom => {
                 let name = manifest_or_directory_name(project);
-                let wasm = crate::toolchain::custom::build(
-                    shell,
-                    &project.root,
-                    &name,
-                    &project.manifest.build,
-                    profile,
-                )?;
-                let metadata = manifest_metadata(project, &name);
-                (wasm, project.root.join("target"), name, metadata)
-            }
-            Driver::C => {
-                let name = manifest_or_directory_name(project);
-                let wasm = crate::toolchain::c::build(
+                let build = match self {
+                    Driver::Custom => crate::toolchain::custom::build,
+                    _ => crate::toolchain::c::build,
+                };
+                let wasm = build(
                     shell,
                     &project.root,
                     &name,

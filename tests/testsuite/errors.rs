@@ -61,11 +61,11 @@ fn invalid_name_in_manifest() {
 }
 
 #[test]
-fn unsupported_language() {
+fn a_custom_language_needs_a_command_and_an_output() {
     let env = Env::new();
     let project = project_with_manifest(&env, "[package]\nname = \"app\"\nlanguage = \"custom\"\n");
     let out = env.kiln(&["build"]).cwd(&project).run().code(1);
-    assert_output_snapshot("unsupported_language", &env, &out);
+    assert_output_snapshot("custom_without_command", &env, &out);
     assert_no_output(&project);
 }
 
