@@ -204,25 +204,20 @@ impl BuildSettings {
         }
         let mut all = Vec::new();
         for (_, dir, _) in chosen {
-            let member_args = crate::commands::build::Args {
-                manifest_path: Some(dir.join(manifest::CARGO_TOML)),
+            // A member's own Kiln.toml, beside its Cargo.toml, applies to it.
+            let kiln_toml = dir.join(manifest::KILN_TOML);
+            let manifest_path = if kiln_toml.is_file() {
+                kiln_toml
+            } else {
+                dir.join(manifest::CARGO_TOML)
+            };
+            let member = crate::commands::build::Args {
+                manifest_path: Some(manifest_path),
                 package: None,
                 bundle: args.bundle.clone(),
                 ..*args
             };
-            // A member's own Kiln.toml, beside its Cargo.toml, applies to it.
-            let member_manifest = if dir.join(manifest::KILN_TOML).is_file() {
-                dir.join(manifest::KILN_TOML)
-            } else {
-                dir.join(manifest::CARGO_TOML)
-            };
-            all.push(BuildSettings::resolve(
-                &crate::commands::build::Args {
-                    manifest_path: Some(member_manifest),
-                    ..member_args
-                },
-                env,
-            )?);
+            all.push(BuildSettings::resolve(&member, env)?);
         }
         Ok(all)
     }
