@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import record
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -124,6 +126,10 @@ def main():
                 print(f"| {wasm.stat().st_size / 1024 / 1024:.1f} MiB "
                       f"| {m['kp'] * 1000:.0f} ms | {m['sp'] * 1000:.0f} ms | {m['kp'] / m['sp']:.2f}× "
                       f"| {m['kl'] * 1000:.0f} ms | {m['sl'] * 1000:.0f} ms | {m['kl'] / m['sl']:.2f}× |")
+                record.record(f"`kiln publish` {mib} MiB", m["kp"] * 1000, "ms",
+                              baseline="`skopeo copy` push", baseline_value=m["sp"] * 1000, goal="≤ 1.0×")
+                record.record(f"`kiln pull` {mib} MiB, empty cache", m["kl"] * 1000, "ms",
+                              baseline="`skopeo copy` pull", baseline_value=m["sl"] * 1000, goal="≤ 1.0×")
         finally:
             registry.terminate()
             registry.wait()

@@ -29,6 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import record
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 from exe import ensure_wasmtime  # noqa: E402
@@ -151,6 +153,10 @@ def main():
             (x, y) = medians[a], medians[b]
             ratios.append(f"{template}: {a} / {b}: requests/s {x[0] / y[0]:.2f}x, "
                           f"p50 {x[1] / y[1]:.2f}x, p99 {x[2] / y[2]:.2f}x")
+            record.record(f"`{a}` {template}, wrk -c{args.connections}: requests/s", x[0], "req/s",
+                          baseline=f"`{b}`", baseline_value=y[0], goal="≥ 1.1×", higher_is_better=True)
+            record.record(f"`{a}` {template}: p99", x[2], "ms", baseline=f"`{b}`", baseline_value=y[2],
+                          goal="≤ 0.5×")
     print()
     for line in ratios:
         print(line)
