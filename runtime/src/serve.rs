@@ -315,7 +315,11 @@ pub struct HttpServer {
 
 struct Handler {
     runtime: Arc<Runtime>,
-    pre: Pre,
+    /// WASI 0.2 and 0.3 with HTTP, kept to pre-instantiate a replacement component.
+    linker: Linker<HostState>,
+    /// The component being served; [`Reloader::replace`] swaps it, and each request takes
+    /// the one current when it arrives.
+    pre: std::sync::RwLock<Arc<Pre>>,
     options: ServeOptions,
     events: UnboundedSender<ServeEvent>,
     requests: std::sync::atomic::AtomicU64,
@@ -337,16 +341,6 @@ impl Runtime {
         options: ServeOptions,
         events: UnboundedSender<ServeEvent>,
     ) -> Result<HttpServer, Error> {
-        let exports = loaded.exports(&self);
-        let p2 = exports
-            .iter()
-            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."));
-        let p3 = exports
-            .iter()
-            .any(|e| e.starts_with("wasi:http/handler@0.3."));
-        if !p2 && !p3 {
-            return Err(Error::NotAnHttpComponent { exports });
-        }
         let mut linker = Linker::<HostState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
@@ -356,27 +350,7 @@ impl Runtime {
         // Check the grants once, up front, rather than failing every request.
         self.new_store(&options.capabilities, &options.limits)?;
         let runtime = Arc::new(self);
-        let pre = linker
-            .instantiate_pre(&loaded.component)
-            .and_then(|pre| {
-                if p2 {
-                    ProxyPre::new(pre).map(Pre::P2)
-                } else {
-                    let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
-                    Ok(Pre::P3(ProxyHandler::new(P3Instances {
-                        runtime: runtime.clone(),
-                        pre: wasmtime_wasi_http::handler::ProxyPre::P3(pre),
-                        capabilities: options.capabilities.clone(),
-                        limits: options.limits,
-                        reuse: options.max_instance_reuse.clamp(1, MAX_INSTANCE_REUSE),
-                        concurrency: options
-                            .max_instance_concurrency
-                            .clamp(1, MAX_INSTANCE_CONCURRENCY),
-                        events: events.clone(),
-                    })))
-                }
-            })
-            .map_err(|e| Error::Instantiate(e.into()))?;
+        let pre = prepare_http(&runtime, &linker, loaded, &options, &events)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -384,7 +358,8 @@ impl Runtime {
             listener,
             handler: Arc::new(Handler {
                 runtime,
-                pre,
+                linker,
+                pre: std::sync::RwLock::new(Arc::new(pre)),
                 options,
                 events,
                 requests: Default::default(),
@@ -393,7 +368,94 @@ impl Runtime {
     }
 }
 
+/// Pre-instantiates `loaded` for the HTTP world it exports: `wasi:http/proxy@0.2` or
+/// `wasi:http/service@0.3`.
+fn prepare_http(
+    runtime: &Arc<Runtime>,
+    linker: &Linker<HostState>,
+    loaded: &LoadedComponent,
+    options: &ServeOptions,
+    events: &UnboundedSender<ServeEvent>,
+) -> Result<Pre, Error> {
+    let exports = loaded.exports(runtime);
+    let p2 = exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."));
+    let p3 = exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/handler@0.3."));
+    if !p2 && !p3 {
+        return Err(Error::NotAnHttpComponent { exports });
+    }
+    linker
+        .instantiate_pre(&loaded.component)
+        .and_then(|pre| {
+            if p2 {
+                ProxyPre::new(pre).map(Pre::P2)
+            } else {
+                let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?;
+                Ok(Pre::P3(ProxyHandler::new(P3Instances {
+                    runtime: runtime.clone(),
+                    pre: wasmtime_wasi_http::handler::ProxyPre::P3(pre),
+                    capabilities: options.capabilities.clone(),
+                    limits: options.limits,
+                    reuse: options.max_instance_reuse.clamp(1, MAX_INSTANCE_REUSE),
+                    concurrency: options
+                        .max_instance_concurrency
+                        .clamp(1, MAX_INSTANCE_CONCURRENCY),
+                    events: events.clone(),
+                })))
+            }
+        })
+        .map_err(|e| Error::Instantiate(e.into()))
+}
+
+/// Replaces the component a running [`HttpServer`] serves, without closing its listener or
+/// its connections (`kiln serve --watch`). Requests that arrived before a replacement finish
+/// on the component they started on; each later one gets the new component. Cheap to clone;
+/// `Send` and `Sync`.
+#[derive(Clone)]
+pub struct Reloader {
+    handler: Arc<Handler>,
+}
+
+impl Reloader {
+    /// The runtime the server runs on: load the replacement with it
+    /// ([`Runtime::load_file`]), so its compiled code fits the server's engine.
+    pub fn runtime(&self) -> &Runtime {
+        &self.handler.runtime
+    }
+
+    /// Serves `loaded` from the next request on. A WASI 0.2 component may replace a 0.3
+    /// one and the other way round; a 0.3 service's live instances are retired once their
+    /// requests in flight finish.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnHttpComponent`] or [`Error::Instantiate`], as for
+    /// [`Runtime::bind_http`]; the component being served is then kept.
+    pub fn replace(&self, loaded: &LoadedComponent) -> Result<(), Error> {
+        let handler = &self.handler;
+        let pre = prepare_http(
+            &handler.runtime,
+            &handler.linker,
+            loaded,
+            &handler.options,
+            &handler.events,
+        )?;
+        *handler.pre.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pre);
+        Ok(())
+    }
+}
+
 impl HttpServer {
+    /// A handle that replaces the component this server serves, while it serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            handler: self.handler.clone(),
+        }
+    }
+
     /// The address actually bound (useful with port 0).
     ///
     /// # Errors
@@ -581,13 +643,15 @@ impl Handler {
                 }
             })
         });
-        let pre = match &self.pre {
+        let current = self.pre.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let pre = match &*current {
             Pre::P2(pre) => pre.clone(),
             Pre::P3(instances) => {
                 let req = req.map(BodyExt::boxed_unsync);
                 return run_p3_request(instances, req, start).await;
             }
         };
+        drop(current);
         let runtime = &self.runtime;
         let limits = self.options.limits;
         let mut store: Store<HostState> = runtime.new_store(&self.options.capabilities, &limits)?;

@@ -69,7 +69,7 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
         && let Some(first) = all.first()
     {
         let set = crate::ops::watch::WatchSet::for_build(first);
-        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Build, &set);
+        return crate::ops::watch::watch(shell, &set);
     }
     for settings in &all {
         crate::ops::build::build(shell, settings)?;

@@ -76,7 +76,7 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
     }
     if args.watch {
         let set = crate::ops::watch::WatchSet::for_run(&settings)?;
-        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Run, &set);
+        return crate::ops::watch::watch(shell, &set);
     }
     match &args.invoke {
         Some(call) => crate::ops::invoke::invoke(shell, &settings, call),

@@ -74,9 +74,9 @@ pub struct Args {
     #[command(flatten)]
     pub verify: crate::ops::sign::VerifyArgs,
 
-    /// Watch the project's files (and bundled directories): on every change rebuild, and
-    /// when the build succeeds restart the server on the same address with the new component
-    /// (a failed build keeps the last good one serving), until Ctrl-C.
+    /// Watch the project's files (and bundled directories): on every change rebuild with the
+    /// server still up and swap the new component in, keeping the listener and open
+    /// connections (a failed build keeps the last good one serving), until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
 }
@@ -106,11 +106,11 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
         crate::settings::show(shell, "serve", &settings, &env)?;
         return Ok(0);
     }
-    if watch {
-        let mut set = crate::ops::watch::WatchSet::for_run(&settings.run)?;
-        set.addr = Some(settings.addr);
-        return crate::ops::watch::watch(shell, crate::ops::watch::Watched::Serve, &set);
-    }
-    crate::ops::serve::serve(shell, &settings)?;
+    let watch = if watch {
+        Some(crate::ops::watch::WatchSet::for_run(&settings.run)?)
+    } else {
+        None
+    };
+    crate::ops::serve::serve(shell, &settings, watch.as_ref())?;
     Ok(0)
 }

@@ -14,10 +14,10 @@ use crate::settings::{RunSettings, RunTarget};
 use crate::shell::Shell;
 
 /// What to run: a component file, named for `argv[0]`, with its project's `[run]` table.
-struct Runnable {
-    path: PathBuf,
+pub(crate) struct Runnable {
+    pub(crate) path: PathBuf,
     /// How to name it in messages when not by its path (a registry reference).
-    shown: Option<String>,
+    pub(crate) shown: Option<String>,
     program_name: String,
     /// The component's bytes when they are already in memory, verified: a pulled component
     /// is run from exactly the bytes whose digest was checked, never from its cache file
@@ -220,7 +220,7 @@ pub(crate) fn capabilities(
 }
 
 /// Finds (pulling or building it if needed) the component to run.
-fn locate(shell: &Shell, settings: &RunSettings) -> anyhow::Result<Runnable> {
+pub(crate) fn locate(shell: &Shell, settings: &RunSettings) -> anyhow::Result<Runnable> {
     match &settings.target {
         RunTarget::File { path } => {
             let program_name = path

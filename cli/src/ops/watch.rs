@@ -1,7 +1,7 @@
 //! `--watch` for `kiln build`, `kiln run` and `kiln serve`: watch the project's files (and the
 //! bundled directories), and on a change rebuild and re-run.
 //!
-//! The watching kiln is a supervisor: it runs the same command without `--watch` as a child
+//! For `build` and `run`, the watching kiln is a supervisor: it runs the same command without `--watch` as a child
 //! process (in its own process group, recorded for signal forwarding, so Ctrl-C stops the
 //! child and then the supervisor), and starts it again after each change. Events are
 //! debounced ([`DEBOUNCE`]); paths under `target/`, dot-directories such as `.git/`, and what
@@ -9,9 +9,13 @@
 //!
 //! - `build`: each change runs `kiln build` again.
 //! - `run`: a change stops the running guest (SIGTERM to its kiln) and runs it again, rebuilt.
-//! - `serve`: a change builds first, with the server still up; only a successful build
-//!   replaces it (the old server is stopped and the new one started on the same address), so a
-//!   failed build keeps the last good one serving, with the compiler's errors printed.
+//!
+//! `serve` is not supervised: `kiln serve --watch` watches in its own process
+//! ([`Changes`], from a thread beside the server), rebuilds in-process with the server still
+//! up, and swaps the new component into the running server
+//! ([`kiln_runtime::serve::Reloader`]): the listener and open connections stay, and a failed
+//! build (or a component that no longer serves HTTP) keeps the last good one serving, with
+//! the errors printed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -28,17 +32,6 @@ use crate::shell::Shell;
 /// How long the files must be quiet before a rebuild starts.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Which command is watched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watched {
-    /// `kiln build`: rebuild.
-    Build,
-    /// `kiln run`: stop, rebuild, run.
-    Run,
-    /// `kiln serve`: build, then replace the server.
-    Serve,
-}
-
 /// What to watch: directories (recursively) and the `.gitignore` of the project root.
 pub struct WatchSet {
     /// The project root, or a component file's directory.
@@ -47,10 +40,6 @@ pub struct WatchSet {
     pub extra: Vec<PathBuf>,
     /// A component file watched alone (a `.wasm` being run or served), if it is one.
     pub file: Option<PathBuf>,
-    /// The project's manifest and profile, to build before replacing a server.
-    pub build: Option<(PathBuf, bool)>,
-    /// The address a watched server listens on.
-    pub addr: Option<std::net::SocketAddr>,
 }
 
 impl WatchSet {
@@ -60,8 +49,6 @@ impl WatchSet {
             root: settings.project.root.clone(),
             extra: settings.bundles.iter().map(|b| b.source.clone()).collect(),
             file: None,
-            build: None,
-            addr: None,
         }
     }
 
@@ -72,16 +59,7 @@ impl WatchSet {
     /// A registry reference: nothing local to watch.
     pub fn for_run(settings: &RunSettings) -> anyhow::Result<WatchSet> {
         match &settings.target {
-            RunTarget::Project { build } => {
-                let mut set = WatchSet::for_build(build);
-                let manifest = build
-                    .project
-                    .manifest_path
-                    .clone()
-                    .unwrap_or_else(|| build.project.cargo_toml());
-                set.build = Some((manifest, build.profile == crate::settings::Profile::Release));
-                Ok(set)
-            }
+            RunTarget::Project { build } => Ok(WatchSet::for_build(build)),
             RunTarget::File { path } => Ok(WatchSet {
                 root: path
                     .parent()
@@ -89,8 +67,6 @@ impl WatchSet {
                     .unwrap_or_else(|| settings.cwd.clone()),
                 extra: Vec::new(),
                 file: Some(path.clone()),
-                build: None,
-                addr: None,
             }),
             RunTarget::Reference { reference, .. } => bail!(
                 "`--watch` watches a project or a component file; `{reference}` is a registry reference"
@@ -156,51 +132,86 @@ fn child_args() -> Vec<OsString> {
         .collect()
 }
 
+/// Changes to a [`WatchSet`]'s files, as they come.
+pub struct Changes<'a> {
+    set: &'a WatchSet,
+    shell: &'a Shell,
+    ignored: Vec<glob::Pattern>,
+    events: mpsc::Receiver<notify::Result<notify::Event>>,
+    // Kept alive: dropping it stops the watching.
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl<'a> Changes<'a> {
+    /// Starts watching `set`'s directories.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's watcher cannot start or cannot watch a directory.
+    pub fn watch(shell: &'a Shell, set: &'a WatchSet) -> anyhow::Result<Changes<'a>> {
+        let (tx, events) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = tx.send(event);
+        })
+        .context("failed to start watching files")?;
+        for dir in std::iter::once(&set.root).chain(&set.extra) {
+            watcher
+                .watch(dir, notify::RecursiveMode::Recursive)
+                .with_context(|| format!("failed to watch `{}`", dir.display()))?;
+        }
+        Ok(Changes {
+            set,
+            shell,
+            ignored: gitignore(&set.root),
+            events,
+            _watcher: watcher,
+        })
+    }
+
+    /// Waits up to `timeout` for a change that counts; once one comes, waits until the files
+    /// have been quiet for [`DEBOUNCE`] and returns the first changed path.
+    ///
+    /// # Errors
+    ///
+    /// The watcher stopped.
+    pub fn next(&self, timeout: Duration) -> anyhow::Result<Option<PathBuf>> {
+        let changed = match self.events.recv_timeout(timeout) {
+            // Reads (kiln's own build opens the sources) are not changes.
+            Ok(Ok(event)) if event.kind.is_access() => None,
+            Ok(Ok(event)) => event
+                .paths
+                .iter()
+                .find(|p| self.set.counts(p, &self.ignored))
+                .cloned(),
+            Ok(Err(error)) => {
+                self.shell.warn(format_args!("watching files: {error}"));
+                None
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the file watcher stopped"),
+        };
+        if changed.is_some() {
+            // Debounce: wait until the files have been quiet for a while.
+            while self.events.recv_timeout(DEBOUNCE).is_ok() {}
+        }
+        Ok(changed)
+    }
+}
+
 /// Runs the command under watch until a signal stops kiln.
 ///
 /// # Errors
 ///
 /// The watcher cannot start, or kiln cannot start itself.
-pub fn watch(shell: &Shell, what: Watched, set: &WatchSet) -> anyhow::Result<i32> {
+pub fn watch(shell: &Shell, set: &WatchSet) -> anyhow::Result<i32> {
     let kiln = std::env::current_exe().context("cannot find kiln's own executable")?;
-    let mut args = child_args();
-    if let Some(mut addr) = set.addr {
-        // Every server the watch starts listens where the first did: a port of 0 is chosen
-        // once, here.
-        if addr.port() == 0 {
-            addr = std::net::TcpListener::bind(addr)
-                .and_then(|l| l.local_addr())
-                .with_context(|| format!("cannot listen on {addr}"))?;
-        }
-        args = without_addr(args);
-        args.push("--addr".into());
-        args.push(addr.to_string().into());
-    }
-    let ignored = gitignore(&set.root);
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = tx.send(event);
-    })
-    .context("failed to start watching files")?;
-    for dir in std::iter::once(&set.root).chain(&set.extra) {
-        watcher
-            .watch(dir, notify::RecursiveMode::Recursive)
-            .with_context(|| format!("failed to watch `{}`", dir.display()))?;
-    }
+    let args = child_args();
+    let changes = Changes::watch(shell, set)?;
     let start = || {
         let mut cmd = Command::new(&kiln);
         cmd.args(&args);
         end_with_parent(&mut cmd);
-        if what == Watched::Serve {
-            cmd.stdout(std::process::Stdio::piped());
-        }
-        let mut child = crate::signals::spawn(&mut cmd).context("failed to start kiln")?;
-        // A server's stdout (its URL, JSON messages) is passed on by this kiln, so that a
-        // reader who stopped reading (`| head -1`) does not end the next server.
-        if let Some(mut out) = child.child().stdout.take() {
-            std::thread::spawn(move || forward(&mut out));
-        }
-        anyhow::Ok(child)
+        crate::signals::spawn(&mut cmd).context("failed to start kiln")
     };
     let mut child = Some(start()?);
     loop {
@@ -217,80 +228,20 @@ pub fn watch(shell: &Shell, what: Watched, set: &WatchSet) -> anyhow::Result<i32
                 };
                 shell.status(verb, "watching for changes (Ctrl-C stops)");
             }
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                // Reads (kiln's own build opens the sources) are not changes.
-                Ok(Ok(event)) if event.kind.is_access() => {}
-                Ok(Ok(event)) => {
-                    if let Some(path) = event.paths.iter().find(|p| set.counts(p, &ignored)) {
-                        break path.clone();
-                    }
-                }
-                Ok(Err(error)) => shell.warn(format_args!("watching files: {error}")),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the file watcher stopped"),
+            if let Some(path) = changes.next(Duration::from_millis(100))? {
+                break path;
             }
         };
-        // Debounce: wait until the files have been quiet for a while.
-        while rx.recv_timeout(DEBOUNCE).is_ok() {}
         crate::signals::exit_if_signalled();
         shell.status(
             "Changed",
             crate::fsutil::display_relative(&changed).to_string(),
         );
-        if what == Watched::Serve
-            && let Some((manifest, release)) = &set.build
-        {
-            // Build with the server still up; keep it when the build fails.
-            let mut cmd = Command::new(&kiln);
-            cmd.arg("build").arg("--manifest-path").arg(manifest);
-            if *release {
-                cmd.arg("--release");
-            }
-            let built = crate::signals::spawn(&mut cmd)
-                .context("failed to start kiln build")?
-                .wait()?;
-            if !built.success() {
-                shell.warn("the build failed; still serving the last good build");
-                continue;
-            }
-        }
         if let Some(running) = child.take() {
             stop(running);
         }
         child = Some(start()?);
     }
-}
-
-/// Copies a child's stdout to ours until it ends; once ours is closed, the rest is dropped.
-fn forward(from: &mut impl std::io::Read) {
-    use std::io::Write;
-    let mut buf = [0u8; 8192];
-    let mut open = true;
-    while let Ok(n) = from.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        if open {
-            let mut out = std::io::stdout().lock();
-            open = out.write_all(&buf[..n]).and_then(|()| out.flush()).is_ok();
-        }
-    }
-}
-
-/// `args` without `--addr VALUE` / `--addr=VALUE`.
-fn without_addr(args: Vec<OsString>) -> Vec<OsString> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut skip = false;
-    for arg in args {
-        if skip {
-            skip = false;
-        } else if arg == "--addr" {
-            skip = true;
-        } else if !arg.to_string_lossy().starts_with("--addr=") {
-            out.push(arg);
-        }
-    }
-    out
 }
 
 /// On Linux, a child kiln gets SIGTERM when the watching kiln dies, however it dies, so a
