@@ -30,6 +30,7 @@
 use std::fmt;
 
 mod bundle;
+mod compose;
 mod componentize;
 mod inspect;
 mod metadata;
@@ -41,6 +42,7 @@ pub use bundle::{
     ARCHIVE_EXPORT, BundleError, bundle, compose, embed_archive, find_archive, vfs_component,
     wasi_versions,
 };
+pub use compose::{ComposeError, Composed, Plug, plug};
 pub use componentize::{
     Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,
 };
@@ -127,6 +129,9 @@ pub enum Error {
     /// Bundled files could not be composed into the component.
     #[error(transparent)]
     Bundle(BundleError),
+    /// Dependencies could not be composed into the component.
+    #[error(transparent)]
+    Compose(ComposeError),
 }
 
 /// `text` on one line: wasmparser and wit-component write some messages over several lines
