@@ -30,8 +30,8 @@
 use std::fmt;
 
 mod bundle;
-mod compose;
 mod componentize;
+mod compose;
 mod inspect;
 mod metadata;
 mod optimize;
@@ -42,10 +42,10 @@ pub use bundle::{
     ARCHIVE_EXPORT, BundleError, bundle, compose, embed_archive, find_archive, vfs_component,
     wasi_versions,
 };
-pub use compose::{ComposeError, Composed, Plug, plug};
 pub use componentize::{
     Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,
 };
+pub use compose::{ComposeError, Composed, Plug, plug};
 pub use inspect::{CustomSectionInfo, Inspection, MetadataInfo, ModuleInfo, inspect, wit};
 pub use metadata::{Metadata, add_metadata, check_license};
 pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};
