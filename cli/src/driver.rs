@@ -14,7 +14,7 @@ use crate::manifest::{Language, Project};
 use crate::shell::Shell;
 
 /// A build profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Unoptimized, with debug info (`cargo build`); kiln neither optimizes nor strips.
@@ -113,6 +113,15 @@ impl Driver {
     ///
     /// A language kiln does not drive yet.
     pub fn for_project(project: &Project) -> anyhow::Result<Driver> {
+        if project.is_virtual_workspace() {
+            return Err(crate::errors::hinted(
+                format!(
+                    "`{}` is a workspace root, not a component",
+                    project.root.display()
+                ),
+                "choose a member with `-p NAME`, or run `kiln build` there to build them all",
+            ));
+        }
         match project.language {
             Language::Rust => Ok(Driver::Rust),
             Language::C => Ok(Driver::C),

@@ -29,7 +29,11 @@ pub const DOCUMENTED: &[Var] = &[
     },
     Var {
         names: "KILN_REGISTRY_USERNAME, KILN_REGISTRY_PASSWORD, KILN_REGISTRY_TOKEN",
-        help: "registry credentials",
+        help: "registry credentials, sent only to the registry the command names (or KILN_REGISTRY_HOST's)",
+    },
+    Var {
+        names: "KILN_REGISTRY_HOST",
+        help: "the one registry (host[:port]) the KILN_REGISTRY_* credentials belong to",
     },
     Var {
         names: "KILN_REGISTRY_CA_FILE",
@@ -102,6 +106,8 @@ pub const KILN_REGISTRY_USERNAME: &str = "KILN_REGISTRY_USERNAME";
 pub const KILN_REGISTRY_PASSWORD: &str = "KILN_REGISTRY_PASSWORD";
 /// `KILN_REGISTRY_TOKEN` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_TOKEN: &str = "KILN_REGISTRY_TOKEN";
+/// `KILN_REGISTRY_HOST` (see [`DOCUMENTED`]).
+pub const KILN_REGISTRY_HOST: &str = "KILN_REGISTRY_HOST";
 /// `KILN_REGISTRY_CA_FILE` (see [`DOCUMENTED`]).
 pub const KILN_REGISTRY_CA_FILE: &str = "KILN_REGISTRY_CA_FILE";
 /// `KILN_ALLOW_FOREIGN_URLS` (see [`DOCUMENTED`]).

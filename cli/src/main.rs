@@ -18,6 +18,7 @@ mod shell;
 mod signals;
 mod templates;
 mod toolchain;
+mod workspace;
 
 use clap::Parser;
 

@@ -152,6 +152,92 @@ pub struct Manifest {
     /// `[[bundle]]`: directories bundled into the component, read-only.
     #[serde(default)]
     pub bundle: Vec<Bundle>,
+    /// `[dependencies]`: components whose exports satisfy this component's imports, by a name
+    /// of the user's choosing (used in messages and recorded in the composed component).
+    #[serde(default)]
+    pub dependencies: std::collections::BTreeMap<String, Spanned<Dependency>>,
+    /// `[workspace]`: this Kiln.toml is a workspace root.
+    pub workspace: Option<Workspace>,
+    /// `[wit-dependencies]`: WIT packages the project's world uses, by package name
+    /// (`"acme:text" = { path = "../wit" }`), laid out in `wit/deps/` before the build.
+    #[serde(default, rename = "wit-dependencies")]
+    pub wit_dependencies: std::collections::BTreeMap<String, Spanned<WitDependency>>,
+}
+
+/// One `[wit-dependencies]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitDependency {
+    /// A directory of `.wit` files (one package), or a single `.wit` file, relative to the
+    /// project.
+    pub path: String,
+}
+
+/// `[workspace]`: the projects built together from the root.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    /// The member directories, relative to the root, as glob patterns (`components/*`);
+    /// each holds a Kiln.toml or a Cargo.toml.
+    pub members: Spanned<Vec<String>>,
+    /// Directories the member globs match that are not members.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// One `[dependencies]` entry: a component that provides some of this one's imports.
+///
+/// Written as a table with one of `path` and `reference`, or as a string, which is a
+/// reference: `stats = { path = "../stats" }`, `fmt = { path = "fmt.wasm" }`,
+/// `words = "ghcr.io/acme/words:0.1.0"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dependency {
+    /// `path`, relative to the project: a directory holding a kiln project (built first, in
+    /// the same profile) or a component file.
+    Path(String),
+    /// `reference`: an OCI reference, pulled through the cache and digest-verified.
+    Reference(String),
+}
+
+impl<'de> Deserialize<'de> for Dependency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "an OCI reference, or a table with `path` (a project directory or a .wasm file) or `reference`";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Dependency;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dependency, E> {
+                Ok(Dependency::Reference(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Dependency, A::Error> {
+                use serde::de::Error;
+                let mut found: Option<Dependency> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: String = map.next_value()?;
+                    let dependency = match key.as_str() {
+                        "path" => Dependency::Path(value),
+                        "reference" => Dependency::Reference(value),
+                        other => {
+                            return Err(A::Error::unknown_field(other, &["path", "reference"]));
+                        }
+                    };
+                    if found.is_some() {
+                        return Err(A::Error::custom(
+                            "a dependency has one of `path` and `reference`, not both",
+                        ));
+                    }
+                    found = Some(dependency);
+                }
+                found.ok_or_else(|| A::Error::custom(format!("expected {EXPECTED}")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// One `[[bundle]]`: a directory of the project served to the guest at `mount`.
@@ -429,7 +515,11 @@ impl Manifest {
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|e| error(e.span(), None, e.message().trim().to_string()))?;
         let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
+            // A `Spanned` value shows up in serde's path as a private field.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let inner = e.into_inner();
             let key = (key != ".").then_some(key);
             error(inner.span(), key, inner.message().trim().to_string())
@@ -518,6 +608,60 @@ impl Manifest {
                 Some("publish.reference".into()),
                 e.to_string(),
             ));
+        }
+        for (name, dependency) in &manifest.dependencies {
+            let key = Some(format!("dependencies.{name}"));
+            let why = match dependency.get_ref() {
+                Dependency::Path(path) if path.is_empty() => Some("the path is empty".to_string()),
+                Dependency::Path(_) => None,
+                Dependency::Reference(reference) => reference
+                    .parse::<kiln_registry_client::Reference>()
+                    .err()
+                    .map(|e| e.to_string()),
+            };
+            if let Some(why) = why {
+                return Err(error(Some(dependency.span()), key, why));
+            }
+        }
+        for (name, dependency) in &manifest.wit_dependencies {
+            let why = if name.split_once(':').is_none_or(|(ns, pkg)| {
+                ns.is_empty() || pkg.is_empty() || pkg.contains(['/', '@', ':'])
+            }) {
+                Some(format!(
+                    "`{name}` is not a WIT package name: expected `namespace:package`"
+                ))
+            } else if dependency.get_ref().path.is_empty() {
+                Some("the path is empty".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(error(
+                    Some(dependency.span()),
+                    Some(format!("wit-dependencies.{name}")),
+                    why,
+                ));
+            }
+        }
+        if let Some(workspace) = &manifest.workspace {
+            for pattern in workspace.members.get_ref() {
+                let why = if !stays_inside(pattern) || pattern.is_empty() {
+                    Some(format!(
+                        "member `{pattern}` is not a directory inside the workspace: give a relative path or glob such as `components/*`"
+                    ))
+                } else {
+                    glob::Pattern::new(pattern)
+                        .err()
+                        .map(|e| format!("member `{pattern}` is not a glob pattern: {e}"))
+                };
+                if let Some(why) = why {
+                    return Err(error(
+                        Some(workspace.members.span()),
+                        Some("workspace.members".into()),
+                        why,
+                    ));
+                }
+            }
         }
         let mut mounts = kiln_vfs_archive::ArchiveBuilder::new();
         for (i, bundle) in manifest.bundle.iter().enumerate() {
@@ -738,8 +882,13 @@ pub struct Project {
     pub manifest: Manifest,
     /// Where the Kiln.toml is, if there is one.
     pub manifest_path: Option<PathBuf>,
-    /// The guest language: `[package] language`, or inferred from the files present.
+    /// The guest language: `[package] language`, or inferred from the files present. (A
+    /// Kiln.toml workspace root without a package of its own has none: see
+    /// [`Project::is_virtual_workspace`].)
     pub language: Language,
+    /// The root of the Kiln.toml `[workspace]` this project is a member of, if any: its
+    /// artifacts go to the workspace's `target/kiln/`.
+    pub workspace_root: Option<PathBuf>,
 }
 
 impl Project {
@@ -794,17 +943,29 @@ impl Project {
         let language = match manifest.package.language {
             Some(language) => language,
             None if root.join(CARGO_TOML).is_file() => Language::Rust,
+            // Never built: `Driver::for_project` refuses a virtual workspace root.
+            None if manifest.workspace.is_some() => Language::Custom,
             None => anyhow::bail!(
                 "cannot tell the language of the project in `{}`: set `[package] language` in {KILN_TOML}",
                 root.display()
             ),
         };
+        let workspace_root = crate::workspace::enclosing(&root)?;
         Ok(Project {
             root,
             manifest,
             manifest_path,
             language,
+            workspace_root,
         })
+    }
+
+    /// Whether this is a Kiln.toml `[workspace]` root with no component of its own (no
+    /// `[package] language`, no Cargo.toml): it builds its members only.
+    pub fn is_virtual_workspace(&self) -> bool {
+        self.manifest.workspace.is_some()
+            && self.manifest.package.language.is_none()
+            && !self.cargo_toml().is_file()
     }
 }
 

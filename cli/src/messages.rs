@@ -180,6 +180,8 @@ pub enum StageKind {
     Strip,
     /// wasm-opt over each core module.
     Optimize,
+    /// `[dependencies]` plugged into the component's imports.
+    Compose,
     /// Bundled files composed in (the vfs component).
     Bundle,
 }
@@ -312,6 +314,39 @@ pub struct Inspect {
     pub metadata: InspectMetadata,
     /// The bundled files, depth first in name order; null when nothing is bundled.
     pub bundled_files: Option<Vec<BundledFile>>,
+    /// The components it was composed from (Kiln.toml's `[dependencies]`, as recorded by
+    /// `kiln build`); null when it was not composed by kiln.
+    pub composed_from: Option<Vec<ComposedFrom>>,
+}
+
+/// A component another was composed from (the `kiln-composed-from` custom section).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ComposedFrom {
+    /// The dependency's name in `[dependencies]`.
+    pub name: String,
+    /// `path:<as written in Kiln.toml>` or `oci:<reference>`.
+    pub source: String,
+    /// Its version, from its metadata.
+    pub version: Option<String>,
+    /// `sha256:<hex>` of its component bytes.
+    pub digest: String,
+    /// The OCI manifest digest it was pulled at (registry dependencies only).
+    pub manifest_digest: Option<String>,
+    /// The imports it provides.
+    pub provides: Vec<String>,
+}
+
+impl From<kiln_componentize::ComposedFrom> for ComposedFrom {
+    fn from(c: kiln_componentize::ComposedFrom) -> ComposedFrom {
+        ComposedFrom {
+            name: c.name,
+            source: c.source,
+            version: c.version,
+            digest: c.digest,
+            manifest_digest: c.manifest_digest,
+            provides: c.provides,
+        }
+    }
 }
 
 /// A core module inside a component.
@@ -686,6 +721,7 @@ impl Message {
                 let verb = match s.stage {
                     StageKind::Strip => "Stripping",
                     StageKind::Optimize => "Optimizing",
+                    StageKind::Compose => "Composing",
                     StageKind::Bundle => "Bundling",
                 };
                 let mut text = format!(
@@ -938,6 +974,28 @@ impl Inspect {
             }
             for p in &m.producers {
                 line(format!("  {}: {} {}", p.field, p.name, p.version));
+            }
+        }
+        if let Some(from) = &self.composed_from {
+            line("composed from:".into());
+            for c in from {
+                let version = c
+                    .version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default();
+                let source = c.source.strip_prefix("path:").unwrap_or(&c.source);
+                let source = source.strip_prefix("oci:").unwrap_or(source);
+                let at = c
+                    .manifest_digest
+                    .as_deref()
+                    .map(|d| format!(" (manifest {d})"))
+                    .unwrap_or_default();
+                line(format!("  {}{version} from {source}{at}", c.name));
+                line(format!("    digest {}", c.digest));
+                for import in &c.provides {
+                    line(format!("    provides {import}"));
+                }
             }
         }
         if let Some(files) = &self.bundled_files {

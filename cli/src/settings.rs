@@ -298,6 +298,19 @@ pub struct RunSettings {
     pub verify: VerifyArgs,
 }
 
+/// What `kiln run` and `kiln serve` were pointed at: a PATH or reference, `--manifest-path`,
+/// `-p`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunPlace<'a> {
+    /// The positional argument: a component file, a project directory or manifest, or a
+    /// registry reference.
+    pub path: Option<&'a Path>,
+    /// `--manifest-path`.
+    pub manifest_path: Option<&'a Path>,
+    /// `-p NAME`: a workspace member.
+    pub package: Option<&'a str>,
+}
+
 impl RunSettings {
     /// Resolves what to run: a `.wasm` file, a project directory or manifest, a registry
     /// reference, or the project around the current directory; merges the project's `[run]`
@@ -308,14 +321,18 @@ impl RunSettings {
     /// A path that exists as nothing runnable and does not read as a reference; a malformed
     /// reference; manifest errors.
     pub fn resolve(
-        path: Option<&Path>,
-        manifest_path: Option<&Path>,
+        place: RunPlace<'_>,
         release: bool,
         flags: RunConfig,
         args: Vec<String>,
         verify: VerifyArgs,
         env: &Environment,
     ) -> anyhow::Result<RunSettings> {
+        let RunPlace {
+            path,
+            manifest_path,
+            package,
+        } = place;
         let profile = Profile::from_release_flag(release);
         let project = match (path, manifest_path) {
             (Some(path), _) => {
@@ -347,6 +364,14 @@ impl RunSettings {
             }
             (None, manifest_path) => Ok(Project::find(&env.cwd, manifest_path)?),
         };
+        let project = match (project, package) {
+            (Ok(project), Some(wanted)) => Ok(member(&project, wanted)?),
+            (Err(file), Some(_)) => anyhow::bail!(
+                "`-p` picks a workspace member, but `{}` is a component file",
+                file.display()
+            ),
+            (project, None) => project,
+        };
         let (target, mut config) = match project {
             Ok(project) => {
                 let config = project.manifest.run.clone();
@@ -372,11 +397,26 @@ impl RunSettings {
     }
 }
 
-/// The members of the cargo virtual workspace `project` is the root of (name, directory,
-/// whether it is a component: it has a binary or a `cdylib`), or `None` when `project` is not
-/// a virtual workspace (a package, a workspace root that is itself a package, or not Rust).
+/// The members of the Kiln.toml workspace (in dependency order) or cargo virtual workspace
+/// `project` is the root of (name, directory, whether it is a component: it has a binary or
+/// a `cdylib`), or `None` when `project` is not a workspace root (a package, a cargo
+/// workspace root that is itself a package, or not Rust).
 fn workspace_members(project: &Project) -> anyhow::Result<Option<Vec<(String, PathBuf, bool)>>> {
     use cargo_metadata::TargetKind;
+    if let Some(workspace) = &project.manifest.workspace {
+        // A Kiln.toml workspace: every member is a component, in dependency order.
+        let projects = crate::workspace::members(&project.root, workspace)?
+            .into_iter()
+            .map(Project::at)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ordered = crate::workspace::dependency_order(projects)?;
+        return Ok(Some(
+            ordered
+                .into_iter()
+                .map(|p| (crate::workspace::member_name(&p), p.root, true))
+                .collect(),
+        ));
+    }
     let cargo_toml = project.cargo_toml();
     if project.language != Language::Rust || !cargo_toml.is_file() {
         return Ok(None);
@@ -417,6 +457,36 @@ fn workspace_members(project: &Project) -> anyhow::Result<Option<Vec<(String, Pa
         })
         .collect();
     Ok(Some(members))
+}
+
+/// The member of the workspace rooted at `project` named `wanted` (`-p`), or `project` itself
+/// when it is a single project of that name.
+///
+/// # Errors
+///
+/// No member of that name (listing the members); a single project of another name.
+fn member(project: &Project, wanted: &str) -> anyhow::Result<Project> {
+    let Some(members) = workspace_members(project)? else {
+        let name = package_name(project);
+        if name.as_deref() == Some(wanted) {
+            return Ok(project.clone());
+        }
+        anyhow::bail!(
+            "`-p {wanted}`: the project at `{}` is not a workspace and its package is {}",
+            project.root.display(),
+            name.map_or("unnamed".to_string(), |n| format!("`{n}`"))
+        );
+    };
+    match members.iter().find(|(name, _, _)| name == wanted) {
+        Some((_, dir, _)) => Project::at(dir.clone()),
+        None => {
+            let names: Vec<&str> = members.iter().map(|(n, _, _)| n.as_str()).collect();
+            Err(hinted(
+                format!("`-p {wanted}`: the workspace has no member named `{wanted}`"),
+                format!("its members: {}", names.join(", ")),
+            ))
+        }
+    }
 }
 
 /// The package name of a single project (Kiln.toml's name, else Cargo.toml's).

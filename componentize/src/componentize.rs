@@ -112,7 +112,8 @@ pub fn componentize(core: &[u8], world: Option<WorldSource<'_>>) -> Result<Compo
         }
     }
     let adapter = adapter_for(core)?;
-    let mut module = core.to_vec();
+    // A guest that reserved an arena for the adapter gets a `cabi_realloc` over it.
+    let mut module = crate::arena::with_arena_realloc(core)?.into_owned();
     if let Some(world) = world {
         let (resolve, world_id) = load_world(&world)?;
         wit_component::embed_component_metadata(

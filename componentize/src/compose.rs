@@ -55,9 +55,8 @@ pub enum ComposeError {
     },
     /// Two dependencies export the same interface the socket imports.
     #[error(
-        "the component's import `{import}` is exported by both `{first}` and `{second}`; keep \
-         one of them in [dependencies], or wire them explicitly with a .wac file ([build] \
-         compose)"
+        "the component's import `{import}` is exported by both `{first}` and `{second}`: keep \
+         one of them in [dependencies]"
     )]
     TwoProviders {
         /// The socket's import.
@@ -269,4 +268,132 @@ pub fn plug(socket: &[u8], plugs: &[Plug<'_>]) -> Result<Composed, Error> {
         plugged,
         host_imports,
     })
+}
+
+/// The name of the custom section in which kiln records what a component was composed from
+/// (JSON: an array of [`ComposedFrom`]), at the top level of the composed component.
+pub const COMPOSITION_SECTION: &str = "kiln-composed-from";
+
+/// One component a composed component was made from, as recorded in
+/// [`COMPOSITION_SECTION`] and shown by `kiln inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ComposedFrom {
+    /// The dependency's name (its key in Kiln.toml's `[dependencies]`).
+    pub name: String,
+    /// Where it came from: `path:<relative path>` or `oci:<reference>`.
+    pub source: String,
+    /// Its version, from its own metadata, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `sha256:<hex>` of the dependency's component bytes as composed.
+    pub digest: String,
+    /// For a dependency pulled from a registry, the OCI manifest digest it was pulled at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// The imports of the importing component it provides.
+    pub provides: Vec<String>,
+}
+
+/// Appends the record of `from` to `component` as the custom section
+/// [`COMPOSITION_SECTION`] (replacing one already there).
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for input that is not a valid component.
+pub fn record_composition(component: &[u8], from: &[ComposedFrom]) -> Result<Vec<u8>, Error> {
+    let mut out = without_composition(component)?;
+    let data = serde_json::to_vec(from).expect("a composition record serializes");
+    let section = wasm_encoder::CustomSection {
+        name: COMPOSITION_SECTION.into(),
+        data: data.into(),
+    };
+    use wasm_encoder::{Encode, Section};
+    out.push(section.id());
+    section.encode(&mut out);
+    Ok(out)
+}
+
+/// `component` without a top-level [`COMPOSITION_SECTION`].
+fn without_composition(component: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut keep = Vec::with_capacity(component.len());
+    keep.extend_from_slice(component.get(..8).ok_or_else(|| Error::Invalid {
+        offset: 0,
+        message: "the input is shorter than a WebAssembly header".to_string(),
+    })?);
+    for (range, is_record) in top_level_sections(component)? {
+        if !is_record {
+            keep.extend_from_slice(&component[range]);
+        }
+    }
+    Ok(keep)
+}
+
+/// The byte ranges of the top-level sections of `component` (section id and size included),
+/// each with whether it is the composition record.
+fn top_level_sections(component: &[u8]) -> Result<Vec<(std::ops::Range<usize>, bool)>, Error> {
+    use wasmparser::{Parser, Payload};
+    let invalid = |e: wasmparser::BinaryReaderError| Error::Invalid {
+        offset: e.offset(),
+        message: e.message().to_string(),
+    };
+    let mut sections = Vec::new();
+    let mut start = 8usize;
+    // Nested modules and components are walked too: only depth 0 is the component's own.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(component) {
+        let payload = payload.map_err(invalid)?;
+        match &payload {
+            Payload::Version { .. } => continue,
+            Payload::End(_) if depth == 0 => break,
+            Payload::End(_) => {
+                depth -= 1;
+                continue;
+            }
+            _ => {}
+        }
+        let nested = matches!(
+            payload,
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. }
+        );
+        if depth == 0
+            && let Some((_, range)) = payload.as_section()
+        {
+            let is_record =
+                matches!(&payload, Payload::CustomSection(c) if c.name() == COMPOSITION_SECTION);
+            sections.push((start..range.end, is_record));
+            start = range.end;
+        }
+        if nested {
+            depth += 1;
+        }
+    }
+    Ok(sections)
+}
+
+/// What `component` records it was composed from, if it was composed by kiln.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for input that is not WebAssembly, [`Error::Metadata`] for a record
+/// that is not the JSON kiln writes.
+pub fn composition(component: &[u8]) -> Result<Option<Vec<ComposedFrom>>, Error> {
+    use wasmparser::{Parser, Payload};
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(component) {
+        let payload = payload.map_err(|e| Error::Invalid {
+            offset: e.offset(),
+            message: e.message().to_string(),
+        })?;
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::CustomSection(c) if depth == 0 && c.name() == COMPOSITION_SECTION => {
+                return serde_json::from_slice(c.data()).map(Some).map_err(|e| {
+                    Error::Metadata(format!("the `{COMPOSITION_SECTION}` section: {e}"))
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
 }

@@ -29,6 +29,7 @@
 
 use std::fmt;
 
+mod arena;
 mod bundle;
 mod componentize;
 mod compose;
@@ -38,6 +39,7 @@ mod optimize;
 mod strip;
 mod walk;
 
+pub use arena::{ADAPTER_ARENA_MAGIC, ADAPTER_ARENA_SIZE, add_arena_realloc};
 pub use bundle::{
     ARCHIVE_EXPORT, BundleError, bundle, compose, embed_archive, find_archive, vfs_component,
     wasi_versions,
@@ -45,7 +47,10 @@ pub use bundle::{
 pub use componentize::{
     Adapter, Componentized, WorldSource, adapter_for, componentize, load_world,
 };
-pub use compose::{ComposeError, Composed, Plug, plug};
+pub use compose::{
+    COMPOSITION_SECTION, ComposeError, Composed, ComposedFrom, Plug, composition, plug,
+    record_composition,
+};
 pub use inspect::{CustomSectionInfo, Inspection, MetadataInfo, ModuleInfo, inspect, wit};
 pub use metadata::{Metadata, add_metadata, check_license};
 pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};

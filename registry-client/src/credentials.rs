@@ -2,7 +2,9 @@
 //!
 //! 1. credentials given on the command line (`-u USER --password-stdin`);
 //! 2. `KILN_REGISTRY_USERNAME` + `KILN_REGISTRY_PASSWORD`, or `KILN_REGISTRY_TOKEN`
-//!    (a bearer token);
+//!    (a bearer token), for the one registry they are scoped to: the one `KILN_REGISTRY_HOST`
+//!    names (`host[:port]`), or when it is unset the registry the command was pointed at
+//!    ([`Inputs::command_target`]), never one reached for something else (a dependency);
 //! 3. kiln's own store, written by `kiln login` ([`CredentialStore`]);
 //! 4. the Docker configuration (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`:
 //!    `auths`, `credsStore`, `credHelpers`), read by `docker_credential`;
@@ -124,6 +126,14 @@ pub struct Inputs {
     pub env_password: Option<String>,
     /// `KILN_REGISTRY_TOKEN`.
     pub env_token: Option<String>,
+    /// `KILN_REGISTRY_HOST`: the registry (`host[:port]`) the environment's credentials
+    /// belong to.
+    pub env_host: Option<String>,
+    /// Whether the registry being resolved is the one the command was pointed at (a
+    /// reference on its command line or `[publish] reference`), rather than one reached for
+    /// a dependency. Without `KILN_REGISTRY_HOST`, the environment's and the command line's
+    /// credentials go only to that registry.
+    pub command_target: bool,
     /// kiln's store, if it has a location.
     pub store: Option<CredentialStore>,
     /// The Docker configuration file (`$DOCKER_CONFIG/config.json`, else
@@ -140,20 +150,56 @@ pub struct Inputs {
 /// configuration names a credential helper that fails (its output is not repeated: it may
 /// hold secrets).
 pub fn resolve(registry: &str, inputs: &Inputs) -> Result<Credential, Error> {
-    if let Some((user, pass)) = &inputs.command_line {
+    if inputs.command_target
+        && let Some((user, pass)) = &inputs.command_line
+    {
         return Ok(Credential::basic(
             user.clone(),
             pass.clone(),
             CredentialSource::CommandLine,
         ));
     }
+    let environment_applies = match &inputs.env_host {
+        Some(host) => same_registry(host, registry),
+        None => inputs.command_target,
+    };
+    if environment_applies && let Some(credential) = from_environment(inputs)? {
+        return Ok(credential);
+    }
+    if let Some(store) = &inputs.store
+        && let Some(entry) = store.get(registry)?
+    {
+        return Ok(Credential::basic(
+            entry.username,
+            entry.password,
+            CredentialSource::KilnStore(store.path().to_path_buf()),
+        ));
+    }
+    from_docker_config(registry, inputs)
+}
+
+/// Whether `a` and `b` name one registry: equal ignoring ASCII case, with Docker Hub's
+/// aliases (`docker.io`, `index.docker.io`, `registry-1.docker.io`) taken as one.
+pub fn same_registry(a: &str, b: &str) -> bool {
+    let canonical = |r: &str| {
+        let r = r.trim().to_ascii_lowercase();
+        match r.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+            _ => r,
+        }
+    };
+    canonical(a) == canonical(b)
+}
+
+/// The environment's credentials, if any are set.
+fn from_environment(inputs: &Inputs) -> Result<Option<Credential>, Error> {
     match (&inputs.env_username, &inputs.env_password) {
         (Some(user), Some(pass)) => {
-            return Ok(Credential::basic(
+            return Ok(Some(Credential::basic(
                 user.clone(),
                 pass.clone(),
                 CredentialSource::EnvironmentPassword,
-            ));
+            )));
         }
         (Some(_), None) => {
             return Err(Error::Credentials(
@@ -167,21 +213,14 @@ pub fn resolve(registry: &str, inputs: &Inputs) -> Result<Credential, Error> {
         }
         (None, None) => {}
     }
-    if let Some(token) = &inputs.env_token {
-        return Ok(Credential::bearer(
-            token.clone(),
-            CredentialSource::EnvironmentToken,
-        ));
-    }
-    if let Some(store) = &inputs.store
-        && let Some(entry) = store.get(registry)?
-    {
-        return Ok(Credential::basic(
-            entry.username,
-            entry.password,
-            CredentialSource::KilnStore(store.path().to_path_buf()),
-        ));
-    }
+    Ok(inputs
+        .env_token
+        .as_ref()
+        .map(|token| Credential::bearer(token.clone(), CredentialSource::EnvironmentToken)))
+}
+
+/// The Docker configuration's credential for `registry`, or anonymous access.
+fn from_docker_config(registry: &str, inputs: &Inputs) -> Result<Credential, Error> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     let Some(docker_config) = inputs.docker_config.as_ref().filter(|p| p.is_file()) else {
         return Ok(Credential::anonymous());
@@ -350,6 +389,7 @@ mod tests {
         let mut inputs = Inputs {
             store: Some(store.clone()),
             env_token: Some("tok".into()),
+            command_target: true,
             ..Inputs::default()
         };
         assert_eq!(
@@ -368,5 +408,47 @@ mod tests {
         assert!(!format!("{cli:?} {}", cli.source).contains("s3cret"));
         assert!(store.remove("r.example:5000").unwrap());
         assert!(!store.remove("r.example:5000").unwrap());
+    }
+
+    #[test]
+    fn environment_credentials_go_only_where_they_are_scoped() {
+        let mut inputs = Inputs {
+            env_token: Some("tok".into()),
+            command_line: Some(("cli".into(), "pw".into())),
+            ..Inputs::default()
+        };
+        // A registry reached for a dependency: neither the environment's nor the command
+        // line's credentials.
+        assert!(resolve("other.example", &inputs).unwrap().is_anonymous());
+        // The command's own registry gets them.
+        inputs.command_target = true;
+        assert_eq!(
+            resolve("r.example", &inputs).unwrap().source,
+            CredentialSource::CommandLine
+        );
+        inputs.command_line = None;
+        assert_eq!(
+            resolve("r.example", &inputs).unwrap().source,
+            CredentialSource::EnvironmentToken
+        );
+        // KILN_REGISTRY_HOST scopes the environment to one registry, target or not.
+        inputs.env_host = Some("R.example".into());
+        assert_eq!(
+            resolve("r.example", &inputs).unwrap().source,
+            CredentialSource::EnvironmentToken
+        );
+        assert!(resolve("other.example", &inputs).unwrap().is_anonymous());
+        inputs.command_target = false;
+        assert_eq!(
+            resolve("r.example", &inputs).unwrap().source,
+            CredentialSource::EnvironmentToken
+        );
+        inputs.env_host = Some("docker.io".into());
+        assert!(same_registry("index.docker.io", "docker.io"));
+        assert!(
+            !resolve("registry-1.docker.io", &inputs)
+                .unwrap()
+                .is_anonymous()
+        );
     }
 }

@@ -162,7 +162,7 @@ pub(crate) fn wasmtime() -> PathBuf {
 }
 
 /// jco: `KILN_TEST_JCO`, else `jco` on PATH (.ci/run installs npm's `@bytecodealliance/jco`).
-fn jco() -> PathBuf {
+pub(crate) fn jco() -> PathBuf {
     tool(
         "KILN_TEST_JCO",
         "jco",

@@ -8,6 +8,7 @@ mod bundle;
 mod c;
 mod capabilities;
 mod cli_reference;
+mod compose;
 mod custom;
 mod cxx;
 mod errors;

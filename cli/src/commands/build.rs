@@ -71,8 +71,6 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
         let set = crate::ops::watch::WatchSet::for_build(first);
         return crate::ops::watch::watch(shell, &set);
     }
-    for settings in &all {
-        crate::ops::build::build(shell, settings)?;
-    }
+    crate::ops::build::build_all(shell, &all)?;
     Ok(0)
 }

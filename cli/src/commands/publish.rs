@@ -17,7 +17,8 @@ Wasm OCI layout: an OCI image manifest, an `application/vnd.wasm.config.v0+json`
 licenses, source), `[publish] annotations` and --annotation. `created` is SOURCE_DATE_EPOCH, or \
 1970-01-01T00:00:00Z when unset: never the clock, so the same component gives the same digest.\n\n\
 Credentials, first match wins: --username with --password-stdin; KILN_REGISTRY_USERNAME and \
-KILN_REGISTRY_PASSWORD, or KILN_REGISTRY_TOKEN; `kiln login`; the Docker configuration.\n\n\
+KILN_REGISTRY_PASSWORD, or KILN_REGISTRY_TOKEN (sent only to this registry, or to the one \
+KILN_REGISTRY_HOST names); `kiln login`; the Docker configuration.\n\n\
 On success, stdout carries `REFERENCE@sha256:…`."
 )]
 pub struct Args {

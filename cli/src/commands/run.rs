@@ -40,6 +40,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "path")]
     pub manifest_path: Option<PathBuf>,
 
+    /// In a workspace (Kiln.toml `[workspace]` or a cargo workspace), run this member (by
+    /// package name).
+    #[arg(short, long, value_name = "NAME")]
+    pub package: Option<String>,
+
     #[command(flatten)]
     pub verify: crate::ops::sign::VerifyArgs,
 
@@ -62,8 +67,11 @@ pub struct Args {
 pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {
     let env = Environment::capture()?;
     let settings = RunSettings::resolve(
-        args.path.as_deref(),
-        args.manifest_path.as_deref(),
+        crate::settings::RunPlace {
+            path: args.path.as_deref(),
+            manifest_path: args.manifest_path.as_deref(),
+            package: args.package.as_deref(),
+        },
         args.release,
         args.grants.into_config(),
         args.args,

@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "path")]
     pub manifest_path: Option<PathBuf>,
 
+    /// In a workspace (Kiln.toml `[workspace]` or a cargo workspace), serve this member (by
+    /// package name).
+    #[arg(short, long, value_name = "NAME")]
+    pub package: Option<String>,
+
     #[command(flatten)]
     pub verify: crate::ops::sign::VerifyArgs,
 
@@ -85,8 +90,11 @@ pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i3
     let env = Environment::capture()?;
     let watch = args.watch;
     let run = RunSettings::resolve(
-        args.path.as_deref(),
-        args.manifest_path.as_deref(),
+        crate::settings::RunPlace {
+            path: args.path.as_deref(),
+            manifest_path: args.manifest_path.as_deref(),
+            package: args.package.as_deref(),
+        },
         args.release,
         args.grants.into_config(),
         Vec::new(),

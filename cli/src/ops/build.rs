@@ -84,18 +84,32 @@ struct Fingerprint {
     output: FileStamp,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Runs `kiln build`: the build, then the executable when asked for.
+/// Runs `kiln build` for each of `all` (one project, or a workspace's members in order): the
+/// build, then the executable when asked for; each dependency is built once.
 ///
 /// # Errors
 ///
-/// Toolchain errors and compile errors, and a driver output that is not a valid component.
-/// On any error no output file is written or changed.
-pub fn build(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact> {
-    let artifact = build_project(shell, settings)?;
+/// Toolchain errors and compile errors, and a driver output that is not a valid component,
+/// for the first that fails. On any error no output file is written or changed.
+pub fn build_all(shell: &Shell, all: &[BuildSettings]) -> anyhow::Result<()> {
+    let mut stack = crate::ops::compose::Stack::default();
+    for settings in all {
+        build_in(shell, settings, &mut stack)?;
+    }
+    Ok(())
+}
+
+fn build_in(
+    shell: &Shell,
+    settings: &BuildSettings,
+    stack: &mut crate::ops::compose::Stack,
+) -> anyhow::Result<Artifact> {
+    let artifact = build_project_in(shell, settings, stack)?;
     if let Some(runner) = &settings.exe_runner {
         crate::ops::exe::package(
             shell,
@@ -113,9 +127,41 @@ pub fn build(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact
 ///
 /// # Errors
 ///
-/// As [`build`].
+/// As [`build_all`].
 pub fn build_project(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<Artifact> {
+    build_project_in(shell, settings, &mut Default::default())
+}
+
+/// As [`build_project`], with the projects whose build asked for this one (as a
+/// `[dependencies]` entry) on `stack`, outermost first.
+///
+/// # Errors
+///
+/// As [`build_all`]; a dependency cycle.
+pub fn build_project_in(
+    shell: &Shell,
+    settings: &BuildSettings,
+    stack: &mut crate::ops::compose::Stack,
+) -> anyhow::Result<Artifact> {
+    if let Some(artifact) = stack.built(&settings.project.root, settings.profile) {
+        return Ok(artifact);
+    }
+    let artifact = build_project_once(shell, settings, stack)?;
+    stack.record(&settings.project.root, settings.profile, &artifact);
+    Ok(artifact)
+}
+
+fn build_project_once(
+    shell: &Shell,
+    settings: &BuildSettings,
+    stack: &mut crate::ops::compose::Stack,
+) -> anyhow::Result<Artifact> {
     let project = &settings.project;
+    stack.enter(&project.root);
+    let dependencies = crate::ops::compose::resolve(shell, settings, stack);
+    stack.leave();
+    let dependencies = dependencies?;
+    crate::ops::wit_deps::lay_out(shell, project)?;
     let profile = settings.profile;
     let DriverOutput {
         wasm: driver_output,
@@ -143,6 +189,17 @@ pub fn build_project(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<
             sha256_hex(crate::ops::bundle::VFS_MODULE)
         ));
     }
+    for dependency in &dependencies {
+        pipeline.push_str(&format!(
+            " dependency={}@{}",
+            dependency.name, dependency.digest
+        ));
+    }
+    // A Kiln.toml workspace's members write to the workspace's target directory.
+    let target_dir = match &project.workspace_root {
+        Some(root) => root.join("target"),
+        None => target_dir,
+    };
     let out_dir = target_dir.join("kiln").join(profile.dir_name());
     let out_path = out_dir.join(format!("{name}.wasm"));
     let fingerprint_path = out_dir.join(".fingerprint").join(format!("{name}.json"));
@@ -185,7 +242,15 @@ pub fn build_project(shell: &Shell, settings: &BuildSettings) -> anyhow::Result<
                 driver_output.display()
             )
         })?;
-        let output = run_stages(shell, &name, bytes, stages, &bundle, &metadata)?;
+        let output = run_stages(
+            shell,
+            &name,
+            bytes,
+            stages,
+            &bundle,
+            &dependencies,
+            &metadata,
+        )?;
         crate::fsutil::write_atomic(&out_path, &output)?;
         (FileStamp::of(&out_path, &output)?, false)
     };
@@ -223,6 +288,7 @@ fn run_stages(
     mut bytes: Vec<u8>,
     stages: &Stages,
     bundle: &Bundle,
+    dependencies: &[crate::ops::compose::Resolved],
     metadata: &kiln_componentize::Metadata,
 ) -> anyhow::Result<Vec<u8>> {
     let stage = |stage: StageKind, before: usize, after: usize, files: Option<(u64, u64)>| {
@@ -277,6 +343,13 @@ fn run_stages(
         bytes = optimized.bytes;
         stage(StageKind::Optimize, before, bytes.len(), None);
     }
+    let mut composed_from = Vec::new();
+    if !dependencies.is_empty() {
+        let before = bytes.len();
+        (bytes, composed_from) = crate::ops::compose::compose(shell, &bytes, dependencies)
+            .context("failed to compose the component with its dependencies")?;
+        stage(StageKind::Compose, before, bytes.len(), None);
+    }
     if !bundle.is_empty() {
         let before = bytes.len();
         bytes = crate::ops::bundle::compose(&bytes, bundle).context("failed to bundle files")?;
@@ -285,6 +358,10 @@ fn run_stages(
     }
     bytes = kiln_componentize::add_metadata(&bytes, metadata)
         .context("failed to write the component's metadata")?;
+    if !composed_from.is_empty() {
+        bytes = kiln_componentize::record_composition(&bytes, &composed_from)
+            .context("failed to record what the component was composed from")?;
+    }
     kiln_componentize::validate_component(&bytes)
         .context("the processed component does not validate")?;
     Ok(bytes)

@@ -37,7 +37,12 @@ pub fn inspect(shell: &Shell, path: &Path, wit: bool) -> anyhow::Result<()> {
         .map(bundled_files)
         .transpose()
         .with_context(|| format!("cannot read the bundled files of `{shown}`"))?;
-    shell.emit(describe(path, &info, bundled));
+    let composed_from = kiln_componentize::composition(&bytes)
+        .with_context(|| format!("cannot inspect `{shown}`"))?
+        .map(|from| from.into_iter().map(Into::into).collect());
+    let mut described = describe(path, &info, bundled);
+    described.composed_from = composed_from;
+    shell.emit(described);
     Ok(())
 }
 
@@ -116,5 +121,6 @@ fn describe(path: &Path, info: &Inspection, bundled_files: Option<Vec<BundledFil
                 .collect(),
         },
         bundled_files,
+        composed_from: None,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod bundle;
+pub mod compose;
 pub mod doctor;
 pub mod exe;
 pub mod inspect;
@@ -17,3 +18,4 @@ pub mod serve;
 pub mod sign;
 pub mod test;
 pub mod watch;
+pub mod wit_deps;

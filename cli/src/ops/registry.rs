@@ -30,6 +30,12 @@ pub struct RegistryArgs {
     /// (localhost, 127.0.0.0/8, ::1) get plain HTTP without it when they do not speak TLS.
     #[arg(long)]
     pub insecure: bool,
+
+    /// Whether the registry is reached for a Kiln.toml `[dependencies]` entry rather than
+    /// being the command's own target: then `KILN_REGISTRY_*` credentials (unless
+    /// `KILN_REGISTRY_HOST` names it) and `-u` are not sent to it.
+    #[arg(skip)]
+    pub dependency: bool,
 }
 
 /// kiln's credential store, `credentials.json` in its configuration directory.
@@ -66,6 +72,8 @@ pub fn resolve_credential(registry: &str, args: &RegistryArgs) -> anyhow::Result
         env_username: env_vars::non_empty(env_vars::KILN_REGISTRY_USERNAME),
         env_password: env_vars::non_empty(env_vars::KILN_REGISTRY_PASSWORD),
         env_token: env_vars::non_empty(env_vars::KILN_REGISTRY_TOKEN),
+        env_host: env_vars::non_empty(env_vars::KILN_REGISTRY_HOST),
+        command_target: !args.dependency,
         store: credential_store(),
         docker_config: env_vars::docker_config(),
     };

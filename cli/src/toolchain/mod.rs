@@ -12,6 +12,7 @@ use crate::shell::Shell;
 pub mod c;
 pub mod custom;
 pub mod go;
+mod go_glue;
 pub mod rust;
 
 /// Finds `name` on `PATH`.

@@ -68,8 +68,13 @@ def pick(method, path):
     return None
 
 
+current = threading.local()
+
+
 def log(entry):
     entry["t"] = time.time()
+    # Whether the request carried an Authorization header (never its value).
+    entry["authorization"] = getattr(current, "authorization", False)
     with lock, open(args.log, "a") as f:
         f.write(json.dumps(entry) + "\n")
 
@@ -127,6 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return False
 
     def handle_any(self):
+        current.authorization = "Authorization" in self.headers
         body = self.read_body()
         if not self.bearer_gate():
             return

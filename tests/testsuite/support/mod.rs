@@ -58,6 +58,7 @@ impl Env {
             .env_remove("KILN_REGISTRY_USERNAME")
             .env_remove("KILN_REGISTRY_PASSWORD")
             .env_remove("KILN_REGISTRY_TOKEN")
+            .env_remove("KILN_REGISTRY_HOST")
             .env_remove("KILN_REGISTRY_CA_FILE")
             .env_remove("SOURCE_DATE_EPOCH")
             .env("NO_COLOR", "1")
@@ -93,6 +94,13 @@ impl Env {
     pub fn project_fixture(&self, name: &str) -> PathBuf {
         let to = self.path(name);
         copy_dir(&repo().join("tests/fixtures").join(name), &to);
+        to
+    }
+
+    /// Copies `examples/<name>` into the scratch root (without `target/`).
+    pub fn example(&self, name: &str) -> PathBuf {
+        let to = self.path(name);
+        copy_dir(&repo().join("examples").join(name), &to);
         to
     }
 

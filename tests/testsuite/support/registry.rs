@@ -250,6 +250,8 @@ pub struct Seen {
     pub status: u16,
     pub action: String,
     pub t: f64,
+    /// Whether the request carried an `Authorization` header.
+    pub authorization: bool,
 }
 
 impl FaultProxy {
@@ -315,6 +317,7 @@ impl FaultProxy {
                     status: v["status"].as_u64().unwrap() as u16,
                     action: v["action"].as_str().unwrap().to_string(),
                     t: v["t"].as_f64().unwrap(),
+                    authorization: v["authorization"].as_bool().unwrap_or(false),
                 }
             })
             .collect()

@@ -1,0 +1,3 @@
+module example.com/polyglot/fmt
+
+go 1.25
