@@ -164,13 +164,73 @@ pub struct Manifest {
     pub wit_dependencies: std::collections::BTreeMap<String, Spanned<WitDependency>>,
 }
 
-/// One `[wit-dependencies]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WitDependency {
+/// One `[wit-dependencies]` entry: a WIT package from a path, or from a registry in the
+/// wasm-pkg OCI layout (what `wkg publish` and `kiln publish --wit` write).
+///
+/// `"acme:math" = { path = "../wit" }`, `"acme:math" = "0.1"` (a semver requirement, the
+/// registry from the wasm-pkg configuration), `"acme:math" = { version = "0.1", registry =
+/// "ghcr.io" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitDependency {
     /// A directory of `.wit` files (one package), or a single `.wit` file, relative to the
     /// project.
-    pub path: String,
+    Path(String),
+    /// A release from a registry.
+    Registry {
+        /// The version requirement, as cargo reads one (`0.1` is `^0.1`).
+        version: String,
+        /// The registry (`host[:port]`); without it, wkg's configuration decides.
+        registry: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for WitDependency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "a version requirement, or a table with `path`, or with `version` and optionally `registry`";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = WitDependency;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WitDependency, E> {
+                Ok(WitDependency::Registry {
+                    version: v.to_string(),
+                    registry: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WitDependency, A::Error> {
+                use serde::de::Error;
+                let (mut path, mut version, mut registry) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: String = map.next_value()?;
+                    match key.as_str() {
+                        "path" => path = Some(value),
+                        "version" => version = Some(value),
+                        "registry" => registry = Some(value),
+                        other => {
+                            return Err(A::Error::unknown_field(
+                                other,
+                                &["path", "version", "registry"],
+                            ));
+                        }
+                    }
+                }
+                match (path, version) {
+                    (Some(path), None) if registry.is_none() => Ok(WitDependency::Path(path)),
+                    (None, Some(version)) => Ok(WitDependency::Registry { version, registry }),
+                    (None, None) => Err(A::Error::custom(format!("expected {EXPECTED}"))),
+                    _ => Err(A::Error::custom(
+                        "a WIT dependency has a `path` or a `version` (with an optional `registry`), not both",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `[workspace]`: the projects built together from the root.
@@ -630,10 +690,16 @@ impl Manifest {
                 Some(format!(
                     "`{name}` is not a WIT package name: expected `namespace:package`"
                 ))
-            } else if dependency.get_ref().path.is_empty() {
-                Some("the path is empty".to_string())
             } else {
-                None
+                match dependency.get_ref() {
+                    WitDependency::Path(path) if path.is_empty() => {
+                        Some("the path is empty".to_string())
+                    }
+                    WitDependency::Path(_) => None,
+                    WitDependency::Registry { version, .. } => semver::VersionReq::parse(version)
+                        .err()
+                        .map(|e| format!("`{version}` is not a version requirement: {e}")),
+                }
             };
             if let Some(why) = why {
                 return Err(error(

@@ -111,6 +111,8 @@ pub struct BuildSettings {
     /// The `kiln-runner` to package an executable with (`--exe` or `[package] exe`), found
     /// before any build work so that a missing one fails first.
     pub exe_runner: Option<PathBuf>,
+    /// How registry WIT dependencies resolve (`--locked`, `--offline`).
+    pub wit: crate::ops::wit_deps::Mode,
 }
 
 fn project_summary<S: serde::Serializer>(project: &Project, s: S) -> Result<S::Ok, S::Error> {
@@ -148,6 +150,8 @@ impl BuildSettings {
         if exe {
             settings.exe_runner = Some(crate::ops::exe::find_runner()?);
         }
+        settings.wit.locked = args.locked;
+        settings.wit.offline = args.offline;
         Ok(settings)
     }
 
@@ -247,6 +251,7 @@ impl BuildSettings {
             stages,
             bundles,
             exe_runner: None,
+            wit: Default::default(),
         }
     }
 }
@@ -562,6 +567,18 @@ pub enum PublishSource {
         /// Its build.
         build: Box<BuildSettings>,
     },
+    /// A WIT package (`--wit`, absolute), encoded.
+    Wit {
+        /// The directory or `.wit` file.
+        path: PathBuf,
+        /// `namespace:name`.
+        name: String,
+        /// Its version, if it declares one.
+        version: Option<String>,
+        /// The encoding pushed.
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
 }
 
 /// `kiln publish`'s settings.
@@ -611,8 +628,31 @@ impl PublishSettings {
                 .map_err(anyhow::Error::msg)?;
         let mut annotations = BTreeMap::new();
         let mut sign = args.sign.as_ref().map(|key| env.cwd.join(key));
-        let (source, written, version) = match &args.wasm {
-            Some(wasm) => {
+        let (source, written, version) = match (&args.wasm, &args.wit) {
+            (None, Some(wit)) => {
+                let written = args.reference.clone().ok_or_else(|| {
+                    hinted(
+                        "no reference to publish to",
+                        "give one: `kiln publish REGISTRY/NAMESPACE/NAME --wit DIR`",
+                    )
+                })?;
+                let path = env.cwd.join(wit);
+                let encoded = kiln_componentize::encode_wit_package(&path).with_context(|| {
+                    format!("cannot read the WIT package in `{}`", path.display())
+                })?;
+                let version = encoded.version.clone();
+                (
+                    PublishSource::Wit {
+                        path,
+                        name: encoded.name,
+                        version: encoded.version,
+                        bytes: encoded.bytes,
+                    },
+                    written,
+                    version,
+                )
+            }
+            (Some(wasm), _) => {
                 let written = args.reference.clone().ok_or_else(|| {
                     hinted(
                         "no reference to publish to",
@@ -622,7 +662,7 @@ impl PublishSettings {
                 let path = env.cwd.join(wasm);
                 (PublishSource::File { path }, written, None)
             }
-            None => {
+            (None, None) => {
                 let project = Project::find(&env.cwd, args.manifest_path.as_deref())?;
                 let publish = &project.manifest.publish;
                 let written = match &args.reference {

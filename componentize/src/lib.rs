@@ -38,6 +38,7 @@ mod metadata;
 mod optimize;
 mod strip;
 mod walk;
+mod witpkg;
 
 pub use arena::{ADAPTER_ARENA_MAGIC, ADAPTER_ARENA_SIZE, add_arena_realloc};
 pub use bundle::{
@@ -56,6 +57,7 @@ pub use metadata::{Metadata, add_metadata, check_license};
 pub use optimize::{ModuleOutcome, OptLevel, OptimizeOptions, Optimized, optimize};
 pub use strip::{StripOptions, strip};
 pub use walk::ModulePath;
+pub use witpkg::{EncodedWitPackage, WitPackageText, decode_wit_package, encode_wit_package};
 
 /// What a byte buffer holds, judged by its preamble.
 ///

@@ -53,6 +53,15 @@ pub struct Args {
     /// Ctrl-C.
     #[arg(long)]
     pub watch: bool,
+
+    /// Fail if `wkg.lock` would change (registry `[wit-dependencies]`), as CI wants.
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Resolve registry `[wit-dependencies]` from `wkg.lock` and the cache only, without
+    /// network.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn exec(shell: &Shell, args: Args, show_settings: bool) -> anyhow::Result<i32> {

@@ -17,6 +17,7 @@ pub mod run;
 pub mod serve;
 pub mod templates;
 pub mod test;
+pub mod update;
 
 /// kiln: build, run and ship WebAssembly components.
 #[derive(Debug, Parser)]
@@ -74,6 +75,7 @@ pub enum Command {
     Inspect(inspect::Args),
     Doctor(doctor::Args),
     GenerateKeyPair(generate_key_pair::Args),
+    Update(update::Args),
     /// Runs one test binary for `kiln test` (cargo's target runner, go's `-exec`).
     #[command(hide = true)]
     TestRunner(test::RunnerArgs),
@@ -121,6 +123,7 @@ pub fn exec(shell: &Shell, command: Command, show_settings: bool) -> anyhow::Res
         Command::Inspect(args) => inspect::exec(shell, args),
         Command::Doctor(args) => doctor::exec(shell, args),
         Command::GenerateKeyPair(args) => generate_key_pair::exec(shell, args),
+        Command::Update(args) => update::exec(shell, args),
         Command::JsonReference => {
             #[allow(clippy::print_stdout)]
             {

@@ -38,6 +38,13 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "manifest_path")]
     pub wasm: Option<PathBuf>,
 
+    /// Publish the WIT package in this directory (or .wit file) instead, encoded as wkg
+    /// publishes one (the wasm-pkg OCI layout `[wit-dependencies]` and wkg read); the tag
+    /// defaults to the package's version. Publish it to `REGISTRY/NAMESPACE/NAME` for wkg
+    /// and kiln to find it by package name.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["manifest_path", "wasm"])]
+    pub wit: Option<PathBuf>,
+
     /// Sign the pushed manifest with this private key (cosign's encrypted format, or a
     /// PKCS#8/SEC1 PEM) and store the signature as cosign does, at the tag
     /// `sha256-<digest>.sig` [default: `[publish] sign`].

@@ -161,7 +161,7 @@ fn build_project_once(
     let dependencies = crate::ops::compose::resolve(shell, settings, stack);
     stack.leave();
     let dependencies = dependencies?;
-    crate::ops::wit_deps::lay_out(shell, project)?;
+    crate::ops::wit_deps::lay_out(shell, project, settings.wit)?;
     let profile = settings.profile;
     let DriverOutput {
         wasm: driver_output,

@@ -23,8 +23,20 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
     // The annotations derived from the component's metadata come first; Kiln.toml's and the
     // command line's (in the settings) override them.
     let mut notes = BTreeMap::new();
-    let component_path = match &settings.source {
-        PublishSource::File { path } => path.clone(),
+    let (component_path, wit_bytes) = match &settings.source {
+        PublishSource::File { path } => (path.clone(), None),
+        PublishSource::Wit {
+            path,
+            name,
+            version,
+            bytes,
+        } => {
+            notes.insert(annotations::TITLE.to_string(), name.clone());
+            if let Some(version) = version {
+                notes.insert(annotations::VERSION.to_string(), version.clone());
+            }
+            (path.clone(), Some(bytes.clone()))
+        }
         PublishSource::Project { build } => {
             let built = build_project(shell, build)?;
             let metadata = &built.metadata;
@@ -38,7 +50,7 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
             note(annotations::DESCRIPTION, metadata.description.as_ref());
             note(annotations::LICENSES, metadata.license.as_ref());
             note(annotations::SOURCE, metadata.source.as_ref());
-            built.path
+            (built.path, None)
         }
     };
     notes.extend(settings.annotations.clone());
@@ -48,7 +60,10 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
         Some(path) => Some((crate::ops::sign::read_signing_key(path)?, path.clone())),
         None => None,
     };
-    let component = fs_err::read(&component_path)?;
+    let component = match wit_bytes {
+        Some(bytes) => bytes,
+        None => fs_err::read(&component_path)?,
+    };
     let size = component.len() as u64;
     let artifact = Artifact::package(component, notes, created)
         .with_context(|| format!("cannot publish `{}`", component_path.display()))?;
