@@ -89,17 +89,73 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Runs `kiln build` for each of `all` (one project, or a workspace's members in order): the
-/// build, then the executable when asked for; each dependency is built once.
+/// Runs `kiln build` for each of `all` (one project, or a workspace's members in dependency
+/// order): the build, then the executable when asked for; each dependency is built once.
+/// Members that do not depend on each other are built two at a time (the toolchains
+/// parallelize inside a build too, so more threads than that only contend).
 ///
 /// # Errors
 ///
 /// Toolchain errors and compile errors, and a driver output that is not a valid component,
-/// for the first that fails. On any error no output file is written or changed.
+/// for the first member that fails (those already started finish). On any error no output
+/// file is written or changed.
 pub fn build_all(shell: &Shell, all: &[BuildSettings]) -> anyhow::Result<()> {
-    let mut stack = crate::ops::compose::Stack::default();
-    for settings in all {
-        build_in(shell, settings, &mut stack)?;
+    use crate::ops::compose::{Stack, canonical};
+    let roots: Vec<std::path::PathBuf> = all.iter().map(|s| canonical(&s.project.root)).collect();
+    // Which earlier members each member's `[dependencies]` paths lead to.
+    let needs: Vec<Vec<usize>> = all
+        .iter()
+        .map(|s| {
+            s.project
+                .manifest
+                .dependencies
+                .values()
+                .filter_map(|d| match d.get_ref() {
+                    manifest::Dependency::Path(path) => {
+                        let target = canonical(&s.project.root.join(path));
+                        roots.iter().position(|r| *r == target)
+                    }
+                    manifest::Dependency::Reference(_) => None,
+                })
+                .collect()
+        })
+        .collect();
+    let shared = std::sync::Mutex::new(Stack::default());
+    let mut done = vec![false; all.len()];
+    while let Some(first) = done.iter().position(|d| !d) {
+        // The next members whose dependencies are all built, at most two.
+        let ready: Vec<usize> = (first..all.len())
+            .filter(|&i| !done[i] && needs[i].iter().all(|&d| done[d]))
+            .take(2)
+            .collect();
+        let ready = if ready.is_empty() { vec![first] } else { ready };
+        let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ready
+                .iter()
+                .map(|&i| {
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let mut stack = shared.lock().map(|s| s.clone()).unwrap_or_default();
+                        let built = build_in(shell, &all[i], &mut stack);
+                        if let Ok(mut s) = shared.lock() {
+                            s.merge(stack);
+                        }
+                        built.map(|_| ())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
+                })
+                .collect()
+        });
+        for (&i, result) in ready.iter().zip(results) {
+            result?;
+            done[i] = true;
+        }
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub struct Resolved {
 /// The projects of one kiln command's builds: those being built, outermost first (a project
 /// already on it is a cycle), and those built (each sibling project is built once per
 /// command, however many depend on it).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Stack {
     visiting: Vec<PathBuf>,
     built: std::collections::HashMap<(PathBuf, crate::driver::Profile), crate::driver::Artifact>,
@@ -61,6 +61,11 @@ impl Stack {
         profile: crate::driver::Profile,
     ) -> Option<crate::driver::Artifact> {
         self.built.get(&(canonical(root), profile)).cloned()
+    }
+
+    /// Takes what `other` built (another thread's builds).
+    pub fn merge(&mut self, other: Stack) {
+        self.built.extend(other.built);
     }
 
     /// Records the artifact of a project built in `profile`.
