@@ -56,6 +56,8 @@ pub enum Message {
     Inspect(Box<Inspect>),
     /// A component's world as WIT text (`kiln inspect --wit`).
     Wit(Wit),
+    /// A component's SBOM (`kiln inspect --sbom`).
+    Sbom(Sbom),
     /// One blob moved to or from a registry (or found already there / in the cache).
     Blob(Blob),
     /// An artifact `kiln publish` pushed (or packaged, with `--dry-run`).
@@ -426,6 +428,17 @@ pub struct Wit {
     pub wit: String,
 }
 
+/// A software bill of materials, CycloneDX 1.5 JSON (`kiln inspect --sbom`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Sbom {
+    /// Where it was read: a file, or `REFERENCE` (the referrer of the component's manifest).
+    pub source: String,
+    /// The referrer manifest's digest, for one read from a registry.
+    pub referrer: Option<String>,
+    /// The document.
+    pub document: serde_json::Value,
+}
+
 /// A blob transfer.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Blob {
@@ -656,6 +669,7 @@ message_from!(
     Toolchain(Toolchain),
     Inspect(Inspect),
     Wit(Wit),
+    Sbom(Sbom),
     Blob(Blob),
     Publish(Publish),
     Pull(Pull),
@@ -789,6 +803,7 @@ impl Message {
             }
             Message::Inspect(info) => info.human(),
             Message::Wit(w) => vec![Human::Result(w.wit.trim_end().to_string())],
+            Message::Sbom(sbom) => sbom.human(),
             Message::Blob(b) => {
                 let what = match (b.transferred, b.direction.as_str()) {
                     (true, "push") => "uploaded",
@@ -1006,6 +1021,38 @@ impl Inspect {
                     None => line(format!("  {}/", file.path)),
                 }
             }
+        }
+        lines
+    }
+}
+
+impl Sbom {
+    fn human(&self) -> Vec<Human> {
+        let d = &self.document;
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let subject = &d["metadata"]["component"];
+        let mut lines = vec![Human::Result(format!(
+            "{}: {} {}, {} {}",
+            self.source,
+            text(&d["bomFormat"]),
+            text(&d["specVersion"]),
+            text(&subject["name"]),
+            text(&subject["version"])
+        ))];
+        for c in d["components"].as_array().into_iter().flatten() {
+            let detail = match c["purl"].as_str() {
+                Some(purl) => purl.to_string(),
+                None => c["hashes"][0]["content"]
+                    .as_str()
+                    .map(|h| format!("sha256:{}", &h[..h.len().min(12)]))
+                    .unwrap_or_default(),
+            };
+            lines.push(Human::Result(format!(
+                "  {:<12} {:<40} {:<12} {detail}",
+                text(&c["type"]),
+                text(&c["name"]),
+                text(&c["version"])
+            )));
         }
         lines
     }

@@ -58,6 +58,17 @@ pub fn load_world(
     Ok((resolve, world_id))
 }
 
+impl Adapter {
+    /// The adapter's bytes as kiln embeds them (wasi-preview1-component-adapter-provider
+    /// 48.0.8).
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Adapter::Command => WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+            Adapter::Reactor => WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        }
+    }
+}
+
 /// What [`componentize`] made.
 #[derive(Debug, Clone)]
 pub struct Componentized {
@@ -124,10 +135,7 @@ pub fn componentize(core: &[u8], world: Option<WorldSource<'_>>) -> Result<Compo
         )
         .map_err(|e| Error::Wit(format!("{e:#}")))?;
     }
-    let adapter_bytes = match adapter {
-        Adapter::Command => WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
-        Adapter::Reactor => WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    };
+    let adapter_bytes = adapter.bytes();
     let bytes = wit_component::ComponentEncoder::default()
         .validate(true)
         .module(&module)

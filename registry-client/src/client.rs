@@ -103,6 +103,37 @@ pub struct SignaturePushed {
     pub signatures: usize,
 }
 
+/// The result of [`RegistryClient::attach`].
+#[derive(Debug, Clone)]
+pub struct Attached {
+    /// The referrer manifest's digest (it is pushed by digest).
+    pub digest: String,
+    /// The referrers tag fallback it is listed at: `registry/repository:sha256-<hex>`.
+    pub index: String,
+}
+
+/// An OCI referrer found by [`RegistryClient::fetch_referrer`].
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// The referrer manifest's digest.
+    pub digest: String,
+    /// Its artifact's content (its one layer), digest- and size-verified.
+    pub content: Vec<u8>,
+}
+
+/// The OCI empty descriptor's content (image-spec 1.1, "Guidance for an empty descriptor").
+const EMPTY_JSON: &[u8] = b"{}";
+/// Its media type.
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The largest referrer content [`RegistryClient::fetch_referrer`] reads, in bytes.
+pub const MAX_REFERRER_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The referrers tag fallback for `digest` (`sha256:<hex>` → `sha256-<hex>`), OCI
+/// distribution-spec 1.1, "Referrers Tag Schema".
+fn referrers_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
 /// The result of [`RegistryClient::pull`].
 #[derive(Debug)]
 pub struct Pulled {
@@ -390,13 +421,34 @@ impl RegistryClient {
         manifest: &Bytes,
         progress: &dyn Progress,
     ) -> Result<(), Error> {
+        self.put_document(
+            connection,
+            reference,
+            tag,
+            manifest,
+            media_types::MANIFEST,
+            progress,
+        )
+        .await
+    }
+
+    /// Puts a manifest or index of `media_type` at `tag` (or digest).
+    async fn put_document(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        tag: &str,
+        manifest: &Bytes,
+        media_type: &str,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
         let subject = reference.to_string();
         let operation = format!("pushing the manifest to {reference}");
         let url = self.url(connection, reference, "manifests", tag);
         self.retry(&operation, progress, || async {
             let request = self
                 .authorized(connection.http.put(&url))
-                .header(reqwest::header::CONTENT_TYPE, media_types::MANIFEST)
+                .header(reqwest::header::CONTENT_TYPE, media_type)
                 .body(manifest.clone());
             self.send(&operation, &subject, request, &[201])
                 .await
@@ -508,6 +560,188 @@ impl RegistryClient {
             already_there,
             signatures: layers.len(),
         })
+    }
+
+    /// Attaches `content` (of `artifact_type`, e.g. `application/vnd.cyclonedx+json`) to the
+    /// manifest `subject_digest` (`subject_size` bytes) in `reference`'s repository as an OCI
+    /// referrer (image-spec 1.1): a manifest whose `subject` is the component's manifest,
+    /// `artifactType` the content's type, config the empty descriptor and one layer, pushed by
+    /// digest; and listed in the referrers tag fallback `sha256-<hex>` (an image index), which
+    /// registries without the referrers API (Debian's docker-registry) need and the others
+    /// ignore. Referrers already listed there are kept; the same one is not listed twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotWasm`] when the fallback tag holds something other than an image index,
+    /// and the errors of a push.
+    pub async fn attach(
+        &self,
+        reference: &Reference,
+        subject_digest: &str,
+        subject_size: u64,
+        artifact_type: &str,
+        content: Bytes,
+        progress: &dyn Progress,
+    ) -> Result<Attached, Error> {
+        self.authenticate(reference, RegistryOperation::Push, progress)
+            .await?;
+        let connection = self.connection().await?;
+        let content_digest = sha256_digest(&content);
+        self.ensure_blob(connection, reference, &content_digest, &content, progress)
+            .await?;
+        let empty = Bytes::from_static(EMPTY_JSON);
+        let empty_digest = sha256_digest(&empty);
+        self.ensure_blob(connection, reference, &empty_digest, &empty, progress)
+            .await?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::MANIFEST,
+            "artifactType": artifact_type,
+            "config": { "mediaType": EMPTY_MEDIA_TYPE, "digest": empty_digest, "size": EMPTY_JSON.len() },
+            "layers": [{ "mediaType": artifact_type, "digest": content_digest, "size": content.len() }],
+            "subject": { "mediaType": media_types::MANIFEST, "digest": subject_digest, "size": subject_size },
+        });
+        let manifest = Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default());
+        let manifest_digest = sha256_digest(&manifest);
+        self.put_document(
+            connection,
+            reference,
+            &manifest_digest,
+            &manifest,
+            media_types::MANIFEST,
+            progress,
+        )
+        .await?;
+
+        let tag = referrers_tag(subject_digest);
+        let index_at = reference.with_tag(&tag)?;
+        let mut index = match self.fetch_manifest(&index_at, progress).await {
+            Ok(bytes) => {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|_| Error::NotWasm {
+                        reference: index_at.to_string(),
+                        found: "a referrers tag that is not JSON".into(),
+                    })?;
+                if value["mediaType"] != oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE
+                    || !value["manifests"].is_array()
+                {
+                    return Err(Error::NotWasm {
+                        reference: index_at.to_string(),
+                        found: "a referrers tag that is not an image index".into(),
+                    });
+                }
+                value
+            }
+            Err(Error::NotFound { .. }) => serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+                "manifests": [],
+            }),
+            Err(e) => return Err(e),
+        };
+        let listed = index["manifests"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|d| d["digest"] == manifest_digest.as_str()));
+        if !listed && let Some(manifests) = index["manifests"].as_array_mut() {
+            manifests.push(serde_json::json!({
+                "mediaType": media_types::MANIFEST,
+                "digest": manifest_digest,
+                "size": manifest.len(),
+                "artifactType": artifact_type,
+            }));
+            let bytes = Bytes::from(serde_json::to_vec(&index).unwrap_or_default());
+            self.put_document(
+                connection,
+                &index_at,
+                &tag,
+                &bytes,
+                oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+                progress,
+            )
+            .await?;
+        }
+        Ok(Attached {
+            digest: manifest_digest,
+            index: index_at.to_string(),
+        })
+    }
+
+    /// The newest referrer of `artifact_type` attached to the manifest `subject_digest` in
+    /// `reference`'s repository, found through the referrers tag fallback, or `None`. The
+    /// referrer manifest and its content are verified against their digests and sizes, and
+    /// its `subject` must be `subject_digest`.
+    ///
+    /// # Errors
+    ///
+    /// Digest, size and bound violations, and the errors of a pull.
+    pub async fn fetch_referrer(
+        &self,
+        reference: &Reference,
+        subject_digest: &str,
+        artifact_type: &str,
+        progress: &dyn Progress,
+    ) -> Result<Option<Referrer>, Error> {
+        self.authenticate(reference, RegistryOperation::Pull, progress)
+            .await?;
+        let connection = self.connection().await?;
+        let index_at = reference.with_tag(&referrers_tag(subject_digest))?;
+        let index: serde_json::Value = match self.fetch_manifest(&index_at, progress).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(digest) = index["manifests"].as_array().and_then(|m| {
+            m.iter()
+                .rev()
+                .find(|d| d["artifactType"] == artifact_type)
+                .and_then(|d| d["digest"].as_str())
+                .map(str::to_string)
+        }) else {
+            return Ok(None);
+        };
+        crate::reference::check_digest(&digest).map_err(|reason| Error::NotWasm {
+            reference: index_at.to_string(),
+            found: format!("a referrer digest kiln refuses: {reason}"),
+        })?;
+        let manifest_at = reference.with_digest(&digest);
+        let bytes = self.fetch_manifest(&manifest_at, progress).await?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(Error::DigestMismatch {
+                what: "referrer manifest".into(),
+                expected: digest,
+                actual,
+            });
+        }
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| Error::NotWasm {
+                reference: manifest_at.to_string(),
+                found: format!("a referrer manifest that does not parse: {e}"),
+            })?;
+        let subject: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if subject["subject"]["digest"] != subject_digest {
+            return Err(Error::NotWasm {
+                reference: manifest_at.to_string(),
+                found: "a referrer whose subject is another manifest".into(),
+            });
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(Error::NotWasm {
+                reference: manifest_at.to_string(),
+                found: format!("a referrer with {} layers", manifest.layers.len()),
+            });
+        };
+        let content = self
+            .fetch_small_blob(
+                connection,
+                reference,
+                layer,
+                "referrer content",
+                MAX_REFERRER_SIZE,
+                progress,
+            )
+            .await?;
+        Ok(Some(Referrer { digest, content }))
     }
 
     /// [`Self::pull`], accepting the artifact only when it carries a signature by one of
@@ -643,21 +877,42 @@ impl RegistryClient {
         descriptor: &OciDescriptor,
         progress: &dyn Progress,
     ) -> Result<Vec<u8>, Error> {
+        self.fetch_small_blob(
+            connection,
+            reference,
+            descriptor,
+            "signature payload",
+            signature::MAX_PAYLOAD_SIZE,
+            progress,
+        )
+        .await
+    }
+
+    /// A blob of at most `limit` bytes read whole, checked against its descriptor's size and
+    /// digest; `what` names it in errors.
+    async fn fetch_small_blob(
+        &self,
+        connection: &Connection,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+        what: &str,
+        limit: u64,
+        progress: &dyn Progress,
+    ) -> Result<Vec<u8>, Error> {
         let digest = &descriptor.digest;
         crate::reference::check_digest(digest).map_err(|reason| Error::NotWasm {
             reference: reference.to_string(),
-            found: format!("a signature layer kiln refuses: {reason}"),
+            found: format!("a {what} kiln refuses: {reason}"),
         })?;
-        let limit = signature::MAX_PAYLOAD_SIZE;
         if descriptor.size < 0 || descriptor.size as u64 > limit {
             return Err(Error::TooLarge {
-                what: format!("the signature payload {}", short(digest)),
+                what: format!("the {what} {}", short(digest)),
                 limit,
                 detail: format!("its descriptor declares {} bytes", descriptor.size),
             });
         }
-        let operation = format!("pulling the signature payload {}", short(digest));
-        let subject = format!("signature payload {digest} of {reference}");
+        let operation = format!("pulling the {what} {}", short(digest));
+        let subject = format!("{what} {digest} of {reference}");
         let url = self.url(connection, reference, "blobs", digest);
         let body = self
             .retry(&operation, progress, || async {
@@ -666,12 +921,12 @@ impl RegistryClient {
                 match read_capped(std::pin::pin!(response.bytes_stream()), limit).await {
                     Ok(Capped::Body(bytes)) => Ok(bytes),
                     Ok(Capped::TooLarge) => Err(Failure::Fatal(Error::TooLarge {
-                        what: format!("the signature payload {}", short(digest)),
+                        what: format!("the {what} {}", short(digest)),
                         limit,
                         detail: "the download was cut off there".into(),
                     })),
                     Err(e) => Err(Failure::transient(format!(
-                        "the download of the signature payload broke off: {}",
+                        "the download of the {what} broke off: {}",
                         error_chain(&e)
                     ))),
                 }
@@ -679,7 +934,7 @@ impl RegistryClient {
             .await?;
         if body.len() as i64 != descriptor.size {
             return Err(Error::SizeMismatch {
-                what: "signature payload".into(),
+                what: what.into(),
                 digest: digest.clone(),
                 expected: descriptor.size as u64,
                 actual: body.len() as u64,
@@ -688,7 +943,7 @@ impl RegistryClient {
         let actual = sha256_digest(&body);
         if &actual != digest {
             return Err(Error::DigestMismatch {
-                what: "signature payload".into(),
+                what: what.into(),
                 expected: digest.clone(),
                 actual,
             });

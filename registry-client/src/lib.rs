@@ -40,7 +40,8 @@ pub use artifact::{Artifact, MAX_MANIFEST_SIZE, created_from_source_date_epoch};
 pub use bounds::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_RETRY_AFTER, parse_retry_after};
 pub use cache::Cache;
 pub use client::{
-    ClientOptions, Pulled, Pushed, RegistryClient, RetryPolicy, Scheme, SignaturePushed,
+    Attached, ClientOptions, MAX_REFERRER_SIZE, Pulled, Pushed, Referrer, RegistryClient,
+    RetryPolicy, Scheme, SignaturePushed,
 };
 pub use credentials::{Credential, CredentialSource, CredentialStore};
 pub use error::Error;
@@ -61,6 +62,8 @@ pub mod annotations {
     pub const LICENSES: &str = "org.opencontainers.image.licenses";
     /// `org.opencontainers.image.source`: the source repository URL.
     pub const SOURCE: &str = "org.opencontainers.image.source";
+    /// `org.opencontainers.image.revision`: the source control revision.
+    pub const REVISION: &str = "org.opencontainers.image.revision";
     /// `org.opencontainers.image.created`: RFC 3339 date and time.
     pub const CREATED: &str = "org.opencontainers.image.created";
 }

@@ -26,6 +26,7 @@ mod optimize;
 mod p3;
 mod registry;
 mod run;
+mod sbom;
 mod serve;
 mod settings;
 mod signals;

@@ -224,7 +224,11 @@ fn build_project_once(
         target_dir,
         name,
         metadata,
-    } = Driver::for_project(project)?.build(shell, project, profile)?;
+    } = {
+        crate::toolchain::take_adapter();
+        Driver::for_project(project)?.build(shell, project, profile)?
+    };
+    let adapter = crate::toolchain::take_adapter();
 
     let stages = &settings.stages;
     let bundle = Bundle::collect(&settings.bundles, &project.root)?;
@@ -276,6 +280,19 @@ fn build_project_once(
             sha256: fp.output.sha256.clone(),
             fresh: true,
         };
+        let sbom = out_dir.join(crate::ops::sbom::file_name(&artifact.name));
+        if profile == Profile::Release && !sbom.is_file() {
+            let component = fs_err::read(&artifact.path)?;
+            write_sbom(
+                settings,
+                &artifact,
+                &component,
+                &bundle,
+                &dependencies,
+                adapter,
+                &sbom,
+            )?;
+        }
         report(shell, &artifact, profile);
         return Ok(artifact);
     }
@@ -308,6 +325,26 @@ fn build_project_once(
             &metadata,
         )?;
         crate::fsutil::write_atomic(&out_path, &output)?;
+        if profile == Profile::Release {
+            let sbom = out_dir.join(crate::ops::sbom::file_name(&name));
+            let partial = Artifact {
+                name: name.clone(),
+                metadata: metadata.clone(),
+                path: out_path.clone(),
+                size: output.len() as u64,
+                sha256: String::new(),
+                fresh: false,
+            };
+            write_sbom(
+                settings,
+                &partial,
+                &output,
+                &bundle,
+                &dependencies,
+                adapter,
+                &sbom,
+            )?;
+        }
         (FileStamp::of(&out_path, &output)?, false)
     };
     write_fingerprint(&fingerprint_path, pipeline, input, stamp.clone())?;
@@ -321,6 +358,33 @@ fn build_project_once(
     };
     report(shell, &artifact, profile);
     Ok(artifact)
+}
+
+/// Writes the SBOM of a release build (see [`crate::ops::sbom`]).
+fn write_sbom(
+    settings: &BuildSettings,
+    artifact: &Artifact,
+    component: &[u8],
+    bundle: &Bundle,
+    dependencies: &[crate::ops::compose::Resolved],
+    adapter: Option<kiln_componentize::Adapter>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let epoch = crate::env_vars::non_empty(crate::env_vars::SOURCE_DATE_EPOCH);
+    let document = crate::ops::sbom::generate(&crate::ops::sbom::Inputs {
+        project: &settings.project,
+        name: &artifact.name,
+        version: artifact.metadata.version.as_deref(),
+        component,
+        bundled: bundle.files().collect(),
+        composed: dependencies,
+        adapter,
+        source_date_epoch: epoch.as_deref(),
+    })
+    .context("cannot write the SBOM")?;
+    let mut text = serde_json::to_string_pretty(&document)?;
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes())
 }
 
 fn write_fingerprint(

@@ -184,6 +184,21 @@ impl Bundle {
             })
     }
 
+    /// Every bundled file, as (host path, guest path) pairs, mount by mount.
+    pub fn files(&self) -> impl Iterator<Item = (&Path, String)> {
+        self.mounts.iter().flat_map(|m| {
+            m.entries
+                .iter()
+                .filter(|e| e.kind == Kind::File)
+                .map(move |e| {
+                    (
+                        e.host.as_path(),
+                        format!("{}/{}", m.path.trim_end_matches('/'), e.relative),
+                    )
+                })
+        })
+    }
+
     /// A digest of every mount, path, kind, size and modification time: it changes when the
     /// bundle would, without reading any contents.
     pub fn stamp(&self) -> String {

@@ -46,6 +46,78 @@ pub fn inspect(shell: &Shell, path: &Path, wit: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shows an SBOM: `target` is an SBOM file, a component with its `.cdx.json` beside it, or a
+/// registry reference whose manifest has an SBOM referrer.
+///
+/// # Errors
+///
+/// No SBOM there (with how to get one), a file that is not JSON, registry errors.
+pub fn sbom(shell: &Shell, target: &Path) -> anyhow::Result<()> {
+    let (source, referrer, bytes) = if target.is_file() {
+        let is_json = fs_err::read(target)?.trim_ascii_start().starts_with(b"{");
+        let file = if is_json {
+            target.to_path_buf()
+        } else {
+            let stem = target
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            target.with_file_name(crate::ops::sbom::file_name(&stem))
+        };
+        if !file.is_file() {
+            return Err(crate::errors::hinted(
+                format!(
+                    "`{}` has no SBOM beside it (`{}`)",
+                    target.display(),
+                    file.display()
+                ),
+                "release builds write one: `kiln build --release`",
+            ));
+        }
+        (file.display().to_string(), None, fs_err::read(&file)?)
+    } else if let Some(text) = target
+        .to_str()
+        .filter(|t| crate::settings::looks_like_reference(t))
+    {
+        let reference: kiln_registry_client::Reference = text.parse()?;
+        let args = crate::ops::registry::RegistryArgs::default();
+        let pulled = crate::ops::pull::fetch(shell, &reference, &args)?;
+        let credential = crate::ops::registry::resolve_credential(reference.registry(), &args)?;
+        let tokio = crate::ops::registry::tokio()?;
+        let found = tokio
+            .block_on(async {
+                let client = crate::ops::registry::client(&reference, credential, false)?;
+                client
+                    .fetch_referrer(
+                        &reference,
+                        &pulled.digest,
+                        crate::ops::sbom::MEDIA_TYPE,
+                        &kiln_registry_client::NoProgress,
+                    )
+                    .await
+                    .map_err(crate::ops::registry::explain)
+            })
+            .with_context(|| format!("cannot read the SBOM of {reference}"))?;
+        let Some(found) = found else {
+            anyhow::bail!("{reference} ({}) has no SBOM attached", pulled.digest);
+        };
+        (reference.to_string(), Some(found.digest), found.content)
+    } else {
+        anyhow::bail!("`{}` does not exist", target.display());
+    };
+    let document: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("the SBOM from {source} is not JSON"))?;
+    if document["bomFormat"] != "CycloneDX" {
+        anyhow::bail!("the document from {source} is not a CycloneDX SBOM");
+    }
+    shell.emit(crate::messages::Sbom {
+        source,
+        referrer,
+        document,
+    });
+    Ok(())
+}
+
 /// Every file and directory in `archive`, depth first in name order. `Archive::parse` proves
 /// the index is a tree with bounded paths and `walk` is iterative, so a hostile archive costs
 /// at most one entry per node.

@@ -23,6 +23,7 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
     // The annotations derived from the component's metadata come first; Kiln.toml's and the
     // command line's (in the settings) override them.
     let mut notes = BTreeMap::new();
+    let mut sbom_path: Option<std::path::PathBuf> = None;
     let (component_path, wit_bytes) = match &settings.source {
         PublishSource::File { path } => (path.clone(), None),
         PublishSource::Wit {
@@ -50,6 +51,14 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
             note(annotations::DESCRIPTION, metadata.description.as_ref());
             note(annotations::LICENSES, metadata.license.as_ref());
             note(annotations::SOURCE, metadata.source.as_ref());
+            let sbom = built
+                .path
+                .with_file_name(crate::ops::sbom::file_name(&built.name));
+            sbom_path = sbom.is_file().then_some(sbom);
+            for (key, value) in crate::ops::provenance::annotations(&build.project.root) {
+                // `[package] repository` names the source when it is set.
+                notes.entry(key).or_insert(value);
+            }
             (built.path, None)
         }
     };
@@ -60,6 +69,7 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
         Some(path) => Some((crate::ops::sign::read_signing_key(path)?, path.clone())),
         None => None,
     };
+    let sbom = sbom_path.as_ref().map(fs_err::read).transpose()?;
     let component = match wit_bytes {
         Some(bytes) => bytes,
         None => fs_err::read(&component_path)?,
@@ -113,6 +123,25 @@ pub fn publish(shell: &Shell, settings: &PublishSettings) -> anyhow::Result<()> 
                     &progress,
                 )
                 .await?;
+            }
+            if let Some(sbom) = &sbom {
+                let attached = client
+                    .attach(
+                        reference,
+                        &pushed.digest,
+                        artifact.manifest.len() as u64,
+                        crate::ops::sbom::MEDIA_TYPE,
+                        bytes::Bytes::from(sbom.clone()),
+                        &progress,
+                    )
+                    .await
+                    .map_err(registry::explain)
+                    .context("cannot attach the SBOM")?;
+                shell.status(
+                    "Attached",
+                    format_args!("SBOM (CycloneDX) as a referrer, {}", attached.index),
+                );
+                shell.verbose_status("Digest", &attached.digest);
             }
             Ok::<_, anyhow::Error>(pushed)
         })

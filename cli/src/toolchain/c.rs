@@ -454,7 +454,7 @@ fn is_cxx(source: &Path) -> bool {
 
 /// Source files matched by `[build] sources` (default: `.c`, `.cc`, `.cpp` and `.cxx` under
 /// `src/`), sorted, relative to `root`.
-fn sources(root: &Path, build: &Build) -> anyhow::Result<Vec<PathBuf>> {
+pub fn sources(root: &Path, build: &Build) -> anyhow::Result<Vec<PathBuf>> {
     let defaults = build.sources.is_empty();
     let patterns: Vec<String> = if defaults {
         ["c", "cc", "cpp", "cxx"]

@@ -60,6 +60,19 @@ pub fn run_tool(shell: &Shell, cmd: &mut Command, failure: String) -> anyhow::Re
     Ok(())
 }
 
+thread_local! {
+    /// The adapter the last [`componentize`] on this thread embedded: a build reads it (with
+    /// [`take_adapter`]) right after its driver ran, for the SBOM. Builds run one per thread.
+    static ADAPTED: std::cell::Cell<Option<kiln_componentize::Adapter>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The adapter the driver that just ran on this thread embedded, if it componentized a core
+/// module; clears it.
+pub fn take_adapter() -> Option<kiln_componentize::Adapter> {
+    ADAPTED.with(|a| a.take())
+}
+
 /// Turns the WASI preview1 module at `module` into a component at `out` (written
 /// atomically), embedding the WIT world at `world` for a library.
 ///
@@ -81,5 +94,6 @@ pub fn componentize(
     let source = world.map(|path| kiln_componentize::WorldSource { path, world: None });
     let made = kiln_componentize::componentize(&bytes, source)
         .with_context(|| format!("failed to turn `{name}`'s core module into a component"))?;
+    ADAPTED.with(|a| a.set(Some(made.adapter)));
     crate::fsutil::write_atomic(out, &made.bytes)
 }
