@@ -526,3 +526,33 @@ fn kiln_update_moves_the_lock_to_the_newest_release() {
             .is_file()
     );
 }
+
+#[test]
+fn a_malformed_composition_record_is_reported_not_fatal() {
+    let env = Env::new();
+    let wasm = env.wat_fixture("math-provider");
+    let mut bytes = fs_err::read(&wasm).unwrap();
+    let name = b"kiln-composed-from";
+    let data = b"{not json";
+    bytes.push(0);
+    bytes.push((1 + name.len() + data.len()) as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(data);
+    fs_err::write(&wasm, bytes).unwrap();
+    let out = env
+        .kiln(&["inspect", wasm.to_str().unwrap()])
+        .run()
+        .success();
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("composition record"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("composed from:"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("export test:math/ops@0.1.1"),
+        "{}",
+        out.stdout
+    );
+}

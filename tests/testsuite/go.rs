@@ -88,7 +88,7 @@ fn the_tinygo_cli_template_builds_and_runs_where_tinygo_is_installed() {
 }
 
 #[test]
-fn a_go_library_component_exports_scalar_and_string_functions() {
+fn a_go_library_component_exports_functions_and_an_interface() {
     let env = Env::new();
     let project = env.project_fixture("go-lib");
     let out = env
@@ -99,7 +99,7 @@ fn a_go_library_component_exports_scalar_and_string_functions() {
     let artifact = out.json_event("artifact");
     assert_eq!(
         artifact["exports"],
-        serde_json::json!(["add", "greet"]),
+        serde_json::json!(["add", "greet", "test:golib/shapes"]),
         "{artifact}"
     );
     let wasm = std::path::PathBuf::from(artifact["path"].as_str().unwrap());

@@ -325,4 +325,29 @@ fn a_go_library_component_is_called() {
         "{}",
         bad.stderr
     );
+    // An exported interface through kiln's Go glue: records (with strings) in and out, lists
+    // of scalars, strings and records, bool, char, s8 and f64.
+    let calls = [
+        ("area({width: 3, height: 4, label: \"r\"})", "12\n"),
+        ("scale([1, 2, 3], 10)", "[10, 20, 30]\n"),
+        (
+            "describe({width: 3, height: 4, label: \"box\"}, true)",
+            "{width: 4, height: 3, label: \"box (filled)\"}\n",
+        ),
+        ("initial(\"éclair\")", "'é'\n"),
+        (
+            "any-big([{width: 1, height: 1, label: \"a\"}, {width: 10, height: 10, label: \"b\"}], 50)",
+            "true\n",
+        ),
+        ("any-big([], 0)", "false\n"),
+        (
+            "labels([{width: 1, height: 1, label: \"one\"}, {width: 2, height: 2, label: \"two\"}])",
+            "[\"one\", \"two\"]\n",
+        ),
+        ("halves(10.0, 3)", "[5, 2.5, 1.25]\n"),
+        ("test:golib/shapes#halves(1.0, -1)", "[]\n"),
+    ];
+    for (call, expected) in calls {
+        assert_eq!(returns(&env, &project, call), expected, "{call}");
+    }
 }

@@ -37,9 +37,16 @@ pub fn inspect(shell: &Shell, path: &Path, wit: bool) -> anyhow::Result<()> {
         .map(bundled_files)
         .transpose()
         .with_context(|| format!("cannot read the bundled files of `{shown}`"))?;
-    let composed_from = kiln_componentize::composition(&bytes)
-        .with_context(|| format!("cannot inspect `{shown}`"))?
-        .map(|from| from.into_iter().map(Into::into).collect());
+    // The record is a custom section anyone can write: a malformed one is reported, not fatal.
+    let composed_from = match kiln_componentize::composition(&bytes) {
+        Ok(from) => from.map(|from| from.into_iter().map(Into::into).collect()),
+        Err(e) => {
+            shell.warn(format_args!(
+                "`{shown}`: ignoring its composition record: {e}"
+            ));
+            None
+        }
+    };
     let mut described = describe(path, &info, bundled);
     described.composed_from = composed_from;
     shell.emit(described);
