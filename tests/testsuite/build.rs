@@ -238,3 +238,43 @@ fn a_virtual_workspace_builds_its_component_members() {
         out.stderr
     );
 }
+
+/// A no-op build asks cargo only to build (issue 21 item 3): what `cargo metadata` said is
+/// cached until something it reads changes. A wrapper records each cargo invocation.
+#[test]
+fn an_unchanged_build_runs_cargo_build_only() {
+    let env = Env::new();
+    let project = env.new_project("quick", &["--template", "rust-cli"]);
+    let log = env.path("cargo.log");
+    let wrapper = env.write(
+        "cargo-wrapper.sh",
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec cargo \"$@\"\n",
+            log.display()
+        ),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let build = || {
+        env.kiln(&["build", "-q"])
+            .cwd(&project)
+            .env("CARGO", &wrapper)
+            .run()
+            .success();
+        let calls = fs_err::read_to_string(&log).unwrap_or_default();
+        fs_err::remove_file(&log).ok();
+        calls.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let first = build();
+    assert!(first.contains(&"metadata".to_string()), "{first:?}");
+    assert_eq!(build(), ["build"]);
+    // A changed manifest is read again.
+    let cargo_toml = project.join("Cargo.toml");
+    let text = fs_err::read_to_string(&cargo_toml).unwrap();
+    fs_err::write(&cargo_toml, format!("{text}\n# changed\n")).unwrap();
+    assert_eq!(build(), ["metadata", "build"]);
+    assert_eq!(build(), ["build"]);
+}

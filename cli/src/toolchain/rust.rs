@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
-use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
+use cargo_metadata::{Message, MetadataCommand, PackageId, TargetKind};
 
 use crate::driver::{Check, Profile};
 use crate::errors::hinted;
@@ -41,7 +41,7 @@ pub struct RustBuild {
 }
 
 /// The `[package]` fields of Cargo.toml that kiln uses as fallbacks for Kiln.toml's.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CargoPackage {
     /// `name`.
     pub name: String,
@@ -56,16 +56,118 @@ pub struct CargoPackage {
 }
 
 /// The package and target to build, read from `cargo metadata`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Selected {
-    metadata: Metadata,
     package: PackageId,
     cargo: CargoPackage,
     target: String,
     is_lib: bool,
+    /// Cargo's target directory.
+    target_directory: PathBuf,
 }
 
-/// Checks that rustc has the standard library of `target` installed.
-pub(crate) fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
+/// What a no-op build would otherwise ask cargo and rustc again: the selected package and
+/// rustc's sysroot, kept in `KILN_CACHE_DIR/cargo-metadata/<hash of the manifest path>.json`
+/// with the [`cache_key`] they were read under.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CachedSelection {
+    key: String,
+    selected: Selected,
+    sysroot: PathBuf,
+}
+
+/// (size, modification time in ns) of `path`, or `None` when it does not exist.
+fn stamp(path: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((meta.len(), mtime))
+}
+
+/// Everything `cargo metadata --no-deps` and `rustc --print sysroot` depend on for
+/// `cargo_toml`: kiln's version, the manifest and `[build] bin`; the Cargo.toml,
+/// `.cargo/config[.toml]` and `rust-toolchain[.toml]` files of every ancestor directory;
+/// cargo's and rustup's configuration; the names in `src/` and `src/bin/` (cargo discovers
+/// targets there); and the environment variables that move the target directory or pick
+/// the toolchain. A change in any of them reads cargo again.
+fn cache_key(cargo_toml: &Path, build: &Build) -> String {
+    use std::fmt::Write;
+    let mut key = format!(
+        "kiln {} {} bin={:?}\n",
+        env!("CARGO_PKG_VERSION"),
+        cargo_toml.display(),
+        build.bin
+    );
+    for var in [
+        "CARGO",
+        "RUSTC",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+    ] {
+        let _ = writeln!(key, "{var}={:?}", std::env::var_os(var));
+    }
+    let dir = cargo_toml.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for ancestor in dir.ancestors() {
+        for name in [
+            "Cargo.toml",
+            ".cargo/config.toml",
+            ".cargo/config",
+            "rust-toolchain",
+            "rust-toolchain.toml",
+        ] {
+            files.push(ancestor.join(name));
+        }
+    }
+    if let Some(home) = dirs::home_dir() {
+        let cargo_home =
+            std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+        files.push(cargo_home.join("config.toml"));
+        files.push(cargo_home.join("config"));
+        let rustup_home =
+            std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), PathBuf::from);
+        files.push(rustup_home.join("settings.toml"));
+    }
+    for file in files {
+        if let Some((size, mtime)) = stamp(&file) {
+            let _ = writeln!(key, "{} {size} {mtime}", file.display());
+        }
+    }
+    for sub in ["src", "src/bin"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let _ = writeln!(key, "{sub}: {}", names.join(" "));
+        }
+    }
+    key
+}
+
+/// Where the cached selection for `cargo_toml` lives, if kiln has a cache directory.
+fn cache_path(cargo_toml: &Path) -> Option<PathBuf> {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(
+        cargo_toml.as_os_str().as_encoded_bytes(),
+    ));
+    Some(
+        crate::env_vars::cache_dir()?
+            .join("cargo-metadata")
+            .join(format!("{}.json", &hash[..32])),
+    )
+}
+
+/// rustc's sysroot (`rustc --print sysroot`).
+fn sysroot(root: &Path) -> anyhow::Result<PathBuf> {
     let output = Command::new(crate::env_vars::rustc())
         .args(["--print", "sysroot"])
         .current_dir(root)
@@ -77,7 +179,62 @@ pub(crate) fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// The selection and sysroot for `cargo_toml`: from the cache when nothing they depend on
+/// changed, else from cargo and rustc (run side by side), then cached. The target's
+/// standard library is checked either way (one `stat`).
+fn select_cached(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
+    let root = cargo_toml.parent().unwrap_or(Path::new("."));
+    let canonical = fs_err::canonicalize(cargo_toml)?;
+    let key = cache_key(&canonical, build);
+    let path = cache_path(&canonical);
+    let cached = path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|bytes| serde_json::from_slice::<CachedSelection>(&bytes).ok())
+        .filter(|c| c.key == key);
+    let (selected, sysroot) = match cached {
+        Some(cached) => (cached.selected, cached.sysroot),
+        None => {
+            // Both spawn a process; run them side by side.
+            let (sysroot, selected) = std::thread::scope(|scope| {
+                let sysroot = scope.spawn(|| sysroot(root));
+                let selected = select(cargo_toml, build);
+                (
+                    sysroot.join().expect("the sysroot query does not panic"),
+                    selected,
+                )
+            });
+            let (sysroot, selected) = (sysroot?, selected?);
+            if let Some(path) = &path {
+                let entry = CachedSelection {
+                    key,
+                    selected: selected.clone(),
+                    sysroot: sysroot.clone(),
+                };
+                // Best effort: a cache that cannot be written costs the next build time only.
+                if let Ok(bytes) = serde_json::to_vec(&entry) {
+                    let _ = crate::fsutil::write_atomic(path, &bytes);
+                }
+            }
+            (selected, sysroot)
+        }
+    };
+    check_target_in(&sysroot, target_of(build))?;
+    Ok(selected)
+}
+
+/// Checks that rustc has the standard library of `target` installed.
+pub(crate) fn check_target(root: &Path, target: &str) -> anyhow::Result<()> {
+    check_target_in(&sysroot(root)?, target)
+}
+
+/// Checks that the sysroot `sysroot` has the standard library of `target`.
+fn check_target_in(sysroot: &Path, target: &str) -> anyhow::Result<()> {
     if !sysroot
         .join("lib/rustlib")
         .join(target)
@@ -169,6 +326,7 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
         ));
     };
     Ok(Selected {
+        target_directory: metadata.target_directory.clone().into_std_path_buf(),
         package: package.id.clone(),
         cargo: CargoPackage {
             name: package.name.to_string(),
@@ -179,7 +337,6 @@ fn select(cargo_toml: &Path, build: &Build) -> anyhow::Result<Selected> {
         },
         target,
         is_lib,
-        metadata,
     })
 }
 
@@ -225,18 +382,9 @@ pub fn build(
     build: &Build,
     profile: Profile,
 ) -> anyhow::Result<RustBuild> {
-    let root = cargo_toml.parent().unwrap_or(Path::new("."));
-    // Both spawn a process; run them side by side (a no-op build is mostly process start-up).
-    let (target, selected) = std::thread::scope(|scope| {
-        let target = scope.spawn(|| check_target(root, target_of(build)));
-        let selected = select(cargo_toml, build);
-        (
-            target.join().expect("the target check does not panic"),
-            selected,
-        )
-    });
-    target?;
-    let selected = selected?;
+    // A no-op build is mostly process start-up: cargo metadata and rustc are asked only
+    // when something they read changed.
+    let selected = select_cached(cargo_toml, build)?;
 
     let mut cmd = Command::new(crate::env_vars::cargo());
     cmd.arg("build")
@@ -362,11 +510,7 @@ pub fn build(
     })?;
     Ok(RustBuild {
         wasm,
-        target_dir: selected
-            .metadata
-            .target_directory
-            .clone()
-            .into_std_path_buf(),
+        target_dir: selected.target_directory.clone(),
         package: selected.cargo,
     })
 }
