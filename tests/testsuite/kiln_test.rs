@@ -3,7 +3,7 @@
 use crate::support::Env;
 
 /// Tests appended to the rust-cli template: one passes, one fails, one needs `/data`, one is
-/// ignored.
+/// ignored, one is `#[should_panic]` (which libtest skips on wasm).
 const RUST_TESTS: &str = r#"
 #[cfg(test)]
 mod tests {
@@ -26,6 +26,11 @@ mod tests {
     #[test]
     #[ignore]
     fn slow() {}
+
+    // It does not panic: on wasm, libtest can only skip it, so kiln must not call it a pass.
+    #[test]
+    #[should_panic(expected = "boom")]
+    fn must_panic() {}
 }
 "#;
 
@@ -42,13 +47,14 @@ fn rust_tests_pass_and_fail_as_cargo_test_in_the_sandbox() {
     // Nothing granted: the file test fails beside the failing one; every test still runs.
     let out = env.kiln(&["test"]).cwd(&project).run().code(101);
     for line in [
-        "running 4 tests",
+        "running 5 tests",
         "test tests::adds ... ok",
         "test tests::fails ... FAILED",
         "test tests::reads_granted_file ... FAILED",
         "test tests::slow ... ignored",
+        "test tests::must_panic ... ignored, should_panic tests cannot run on wasm",
         "arithmetic is broken",
-        "test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out",
+        "test result: FAILED. 1 passed; 2 failed; 2 ignored; 0 measured; 0 filtered out",
     ] {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
     }
@@ -77,7 +83,7 @@ fn rust_tests_pass_and_fail_as_cargo_test_in_the_sandbox() {
         .success();
     assert!(
         out.stdout
-            .contains("test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 1 filtered out"),
+            .contains("test result: ok. 2 passed; 0 failed; 2 ignored; 0 measured; 1 filtered out"),
         "{}",
         out.stdout
     );

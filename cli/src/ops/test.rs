@@ -514,7 +514,26 @@ fn libtest(guest: &Guest<'_>, args: &[String]) -> anyhow::Result<Option<LibtestR
             Ok(status) => Some(format!("exit status {}", status.code)),
             Err(error) => Some(error.to_string()),
         };
+        // libtest on wasm skips `#[should_panic]` tests even when asked to run ignored ones
+        // (the target aborts on panic, so it cannot catch one): they are ignored, as
+        // `cargo test --target wasm32-wasip2` reports them, never a pass.
+        let skipped = why.is_none()
+            && text.lines().any(|l| {
+                l.strip_prefix("test ")
+                    .and_then(|rest| rest.strip_prefix(test.as_str()))
+                    // `test NAME ... ignored`, or `test NAME - should panic ... ignored`.
+                    .is_some_and(|rest| {
+                        let rest = rest.strip_prefix(" - should panic").unwrap_or(rest);
+                        rest.starts_with(" ... ignored")
+                    })
+            });
         match why {
+            None if skipped => {
+                ignored_count += 1;
+                out.line(&format!(
+                    "test {test} ... ignored, should_panic tests cannot run on wasm (it aborts on panic)"
+                ));
+            }
             None => {
                 passed += 1;
                 out.line(&format!("test {test} ... ok"));
