@@ -66,6 +66,23 @@ struct Entry {
     mtime_ns: u128,
 }
 
+/// The files of `mounts`, as (host path, guest path) pairs.
+fn files_in<'a>(
+    mounts: impl Iterator<Item = &'a Mount>,
+) -> impl Iterator<Item = (&'a Path, String)> {
+    mounts.flat_map(|m| {
+        m.entries
+            .iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(move |e| {
+                (
+                    e.host.as_path(),
+                    format!("{}/{}", m.path.trim_end_matches('/'), e.relative),
+                )
+            })
+    })
+}
+
 /// The walked bundle sources, ready to be stamped or packed.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
@@ -168,35 +185,12 @@ impl Bundle {
     /// The files bundled from sources outside the project (`external = true`), as
     /// (host path, guest path) pairs, for `-v`.
     pub fn outside_files(&self) -> impl Iterator<Item = (&Path, String)> {
-        self.mounts
-            .iter()
-            .filter(|m| m.outside.is_some())
-            .flat_map(|m| {
-                m.entries
-                    .iter()
-                    .filter(|e| e.kind == Kind::File)
-                    .map(move |e| {
-                        (
-                            e.host.as_path(),
-                            format!("{}/{}", m.path.trim_end_matches('/'), e.relative),
-                        )
-                    })
-            })
+        files_in(self.mounts.iter().filter(|m| m.outside.is_some()))
     }
 
     /// Every bundled file, as (host path, guest path) pairs, mount by mount.
     pub fn files(&self) -> impl Iterator<Item = (&Path, String)> {
-        self.mounts.iter().flat_map(|m| {
-            m.entries
-                .iter()
-                .filter(|e| e.kind == Kind::File)
-                .map(move |e| {
-                    (
-                        e.host.as_path(),
-                        format!("{}/{}", m.path.trim_end_matches('/'), e.relative),
-                    )
-                })
-        })
+        files_in(self.mounts.iter())
     }
 
     /// A digest of every mount, path, kind, size and modification time: it changes when the
