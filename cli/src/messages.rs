@@ -1042,9 +1042,10 @@ impl Sbom {
         for c in d["components"].as_array().into_iter().flatten() {
             let detail = match c["purl"].as_str() {
                 Some(purl) => purl.to_string(),
+                // By characters: a document read from a registry may hold anything.
                 None => c["hashes"][0]["content"]
                     .as_str()
-                    .map(|h| format!("sha256:{}", &h[..h.len().min(12)]))
+                    .map(|h| format!("sha256:{}", h.chars().take(12).collect::<String>()))
                     .unwrap_or_default(),
             };
             lines.push(Human::Result(format!(

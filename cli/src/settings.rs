@@ -113,6 +113,8 @@ pub struct BuildSettings {
     pub exe_runner: Option<PathBuf>,
     /// How registry WIT dependencies resolve (`--locked`, `--offline`).
     pub wit: crate::ops::wit_deps::Mode,
+    /// `--no-optimize`, passed on to the projects `[dependencies]` builds.
+    pub no_optimize: bool,
 }
 
 fn project_summary<S: serde::Serializer>(project: &Project, s: S) -> Result<S::Ok, S::Error> {
@@ -252,6 +254,7 @@ impl BuildSettings {
             bundles,
             exe_runner: None,
             wit: Default::default(),
+            no_optimize,
         }
     }
 }

@@ -157,6 +157,18 @@ fn manifest_errors_in_dependencies_point_at_the_entry() {
             "compose_manifest_unknown_key",
             "math = { git = \"https://example.com\" }\n",
         ),
+        (
+            "workspace_member_outside",
+            "\n[workspace]\nmembers = [\"../elsewhere\"]\n",
+        ),
+        (
+            "wit_dependency_bad_version",
+            "\n[wit-dependencies]\n\"test:math\" = \"not a version\"\n",
+        ),
+        (
+            "wit_dependency_bad_name",
+            "\n[wit-dependencies]\n\"math\" = { path = \"wit\" }\n",
+        ),
     ];
     for (name, dependencies) in cases {
         let project = socket_project(&env, name, &socket, dependencies);
@@ -555,4 +567,28 @@ fn a_malformed_composition_record_is_reported_not_fatal() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn publishing_a_wit_package_that_does_not_parse_sends_nothing() {
+    let env = Env::new();
+    let registry = Registry::open();
+    env.write(
+        "broken/math.wit",
+        "package test:math@0.1.0;\n\ninterface ops {\n    add: func(a: s32 -> s32;\n}\n",
+    );
+    let reference = format!("{}/test/math", registry.addr);
+    for dir in ["broken", "missing"] {
+        let out = env
+            .kiln(&["publish", &reference, "--wit", dir])
+            .run()
+            .code(1);
+        assert!(
+            out.stderr.contains("error: cannot read the WIT package in"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+    }
+    assert_eq!(registry.tags("test/math"), None);
 }

@@ -280,19 +280,7 @@ fn build_project_once(
             sha256: fp.output.sha256.clone(),
             fresh: true,
         };
-        let sbom = out_dir.join(crate::ops::sbom::file_name(&artifact.name));
-        if profile == Profile::Release && !sbom.is_file() {
-            let component = fs_err::read(&artifact.path)?;
-            write_sbom(
-                settings,
-                &artifact,
-                &component,
-                &bundle,
-                &dependencies,
-                adapter,
-                &sbom,
-            )?;
-        }
+        keep_sbom(settings, &artifact, None, &bundle, &dependencies, adapter)?;
         report(shell, &artifact, profile);
         return Ok(artifact);
     }
@@ -301,13 +289,13 @@ fn build_project_once(
     let input = FileStamp::of(&driver_output, &bytes)?;
     // The driver rewrote an identical file (cargo does after `touch`): still fresh, as long as
     // the output is the one kiln wrote.
-    let (stamp, fresh) = if let Some(fp) = &recorded
+    let (stamp, written) = if let Some(fp) = &recorded
         && fp.pipeline == pipeline
         && fp.input.sha256 == input.sha256
         && let Ok(on_disk) = std::fs::read(&out_path)
         && sha256_hex(&on_disk) == fp.output.sha256
     {
-        (FileStamp::of(&out_path, &on_disk)?, true)
+        (FileStamp::of(&out_path, &on_disk)?, None)
     } else {
         kiln_componentize::validate_component(&bytes).with_context(|| {
             format!(
@@ -325,27 +313,7 @@ fn build_project_once(
             &metadata,
         )?;
         crate::fsutil::write_atomic(&out_path, &output)?;
-        if profile == Profile::Release {
-            let sbom = out_dir.join(crate::ops::sbom::file_name(&name));
-            let partial = Artifact {
-                name: name.clone(),
-                metadata: metadata.clone(),
-                path: out_path.clone(),
-                size: output.len() as u64,
-                sha256: String::new(),
-                fresh: false,
-            };
-            write_sbom(
-                settings,
-                &partial,
-                &output,
-                &bundle,
-                &dependencies,
-                adapter,
-                &sbom,
-            )?;
-        }
-        (FileStamp::of(&out_path, &output)?, false)
+        (FileStamp::of(&out_path, &output)?, Some(output))
     };
     write_fingerprint(&fingerprint_path, pipeline, input, stamp.clone())?;
     let artifact = Artifact {
@@ -354,22 +322,45 @@ fn build_project_once(
         path: out_path,
         size: stamp.size,
         sha256: stamp.sha256,
-        fresh,
+        fresh: written.is_none(),
     };
+    keep_sbom(
+        settings,
+        &artifact,
+        written.as_deref(),
+        &bundle,
+        &dependencies,
+        adapter,
+    )?;
     report(shell, &artifact, profile);
     Ok(artifact)
 }
 
-/// Writes the SBOM of a release build (see [`crate::ops::sbom`]).
-fn write_sbom(
+/// Writes a release build's SBOM beside its component (see [`crate::ops::sbom`]) when the
+/// component was just `written`, or when the SBOM is missing.
+fn keep_sbom(
     settings: &BuildSettings,
     artifact: &Artifact,
-    component: &[u8],
+    written: Option<&[u8]>,
     bundle: &Bundle,
     dependencies: &[crate::ops::compose::Resolved],
     adapter: Option<kiln_componentize::Adapter>,
-    path: &Path,
 ) -> anyhow::Result<()> {
+    if settings.profile != Profile::Release {
+        return Ok(());
+    }
+    let path = artifact
+        .path
+        .with_file_name(crate::ops::sbom::file_name(&artifact.name));
+    let read;
+    let component = match written {
+        Some(bytes) => bytes,
+        None if path.is_file() => return Ok(()),
+        None => {
+            read = fs_err::read(&artifact.path)?;
+            &read[..]
+        }
+    };
     let epoch = crate::env_vars::non_empty(crate::env_vars::SOURCE_DATE_EPOCH);
     let document = crate::ops::sbom::generate(&crate::ops::sbom::Inputs {
         project: &settings.project,
@@ -384,7 +375,7 @@ fn write_sbom(
     .context("cannot write the SBOM")?;
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
-    crate::fsutil::write_atomic(path, text.as_bytes())
+    crate::fsutil::write_atomic(&path, text.as_bytes())
 }
 
 fn write_fingerprint(

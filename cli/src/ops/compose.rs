@@ -176,12 +176,10 @@ fn build_sibling(
         anyhow::bail!("dependency cycle: {}", cycle.join(" -> "));
     }
     let project = Project::at(key)?;
-    let sibling = BuildSettings::for_project(
-        project,
-        settings.profile,
-        settings.stages.optimize.is_none() && settings.profile == crate::driver::Profile::Release,
-        Vec::new(),
-    );
+    let mut sibling =
+        BuildSettings::for_project(project, settings.profile, settings.no_optimize, Vec::new());
+    // `--locked`/`--offline` hold for the whole build.
+    sibling.wit = settings.wit;
     let artifact = crate::ops::build::build_project_in(shell, &sibling, stack)?;
     Ok(fs_err::read(&artifact.path)?)
 }
