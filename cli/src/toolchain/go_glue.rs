@@ -28,6 +28,16 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
+/// `value` rounded up to a multiple of `align`, saturating at `u32::MAX` (a type that large
+/// is refused before any code is generated for it).
+fn align_up(value: u32, align: u32) -> u32 {
+    value.checked_next_multiple_of(align).unwrap_or(u32::MAX)
+}
+
+/// The largest value, in bytes of linear memory, the glue lays out: far beyond any real
+/// record, and small enough that offsets in the generated Go cannot overflow.
+const MAX_VALUE_SIZE: u32 = 1 << 20;
+
 /// The most values a function's flattened parameters may have before the canonical ABI
 /// passes them through memory (which the glue does not do).
 const MAX_FLAT_PARAMS: usize = 16;
@@ -62,10 +72,10 @@ impl Shape {
                 let mut align = 1u32;
                 for (_, f) in fields {
                     let (s, a) = f.size_align();
-                    size = size.next_multiple_of(a) + s;
+                    size = align_up(size, a).saturating_add(s);
                     align = align.max(a);
                 }
-                (size.next_multiple_of(align), align)
+                (align_up(size, align), align)
             }
         }
     }
@@ -77,9 +87,9 @@ impl Shape {
             .iter()
             .map(|(_, f)| {
                 let (s, a) = f.size_align();
-                at = at.next_multiple_of(a);
+                at = align_up(at, a);
                 let here = at;
-                at += s;
+                at = at.saturating_add(s);
                 here
             })
             .collect()
@@ -153,7 +163,11 @@ impl Glue<'_> {
                             decl.push_str("}\n");
                             self.out.push_str(&decl);
                         }
-                        Shape::Record { go, fields }
+                        let record = Shape::Record { go, fields };
+                        if record.size_align().0 > MAX_VALUE_SIZE {
+                            bail!("`{func}` uses a record larger than kiln's Go glue lays out");
+                        }
+                        record
                     }
                     other => bail!(
                         "`{func}` uses a {} (`{}`), which kiln's Go glue does not support yet \
