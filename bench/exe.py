@@ -14,8 +14,8 @@ Builds the rust-cli template with `kiln build --release --exe` and measures, as 
 It also reports the executable's size, split into the runner and the payload.
 
 Usage: bench/exe.py [--runs N] [--kiln PATH] [--wasmtime PATH]
-The kiln binary defaults to target/release/kiln, with target/release/kiln-runner beside it
-(build both with `cargo build --release --bins`).
+The kiln binary defaults to target/release/kiln (`cargo build --release`), which carries the
+runner.
 """
 
 import argparse
@@ -68,7 +68,7 @@ def main():
     args = parser.parse_args()
     kiln = Path(args.kiln).resolve()
     if not kiln.is_file():
-        sys.exit(f"{kiln} not found; build it with `cargo build --release --bins` or pass --kiln")
+        sys.exit(f"{kiln} not found; build it with `cargo build --release` or pass --kiln")
     wasmtime = ensure_wasmtime(args.wasmtime)
 
     scratch = Path(tempfile.mkdtemp(prefix="kiln-bench-exe"))
@@ -76,7 +76,11 @@ def main():
     env.pop("CI", None)
     subprocess.run([kiln, "new", "-q", "hello"], cwd=scratch, env=env, check=True)
     project = scratch / "hello"
-    subprocess.run([kiln, "build", "-q", "--release", "--exe"], cwd=project, env=env, check=True)
+    built = subprocess.run([kiln, "build", "--release", "--exe", "--message-format", "json"],
+                           cwd=project, env=env, check=True, capture_output=True, text=True).stdout
+    import json
+    runner_size = next(e["runner_size"] for e in map(json.loads, built.splitlines())
+                       if e.get("kind") == "executable")
     out = project / "target" / "kiln" / "release"
     exe, wasm = out / "hello", out / "hello.wasm"
     cwasm = scratch / "hello.cwasm"
@@ -99,7 +103,6 @@ def main():
         for name, cmd in cases.items():
             samples[name].append(timed(cmd, scratch, env))
 
-    runner_size = (kiln.parent / "kiln-runner").stat().st_size
     version = subprocess.run([wasmtime, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"kiln: {kiln}  runs: {args.runs}  baseline: {version}\n")
     base = statistics.median(samples["executable (`./hello world`)"])

@@ -21,7 +21,7 @@ pub const DOCUMENTED: &[Var] = &[
     },
     Var {
         names: "KILN_RUNNER",
-        help: "the kiln-runner `build --exe` uses [default: beside kiln]",
+        help: "a kiln-runner for `build --exe` [default: the one built into kiln]",
     },
     Var {
         names: "KILN_CONFIG_DIR",

@@ -509,6 +509,55 @@ pub struct Release {
     pub optimize: Option<OptLevel>,
     /// What release builds strip (default: debug info, names kept).
     pub strip: Option<Strip>,
+    /// Pre-initialization: the export to call at build time (`true` names
+    /// [`kiln_runtime::DEFAULT_INIT_FUNC`]); `None` when off.
+    #[serde(default)]
+    pub preinit: Option<Preinit>,
+}
+
+/// `[release] preinit`: `true` (the export `wizer-initialize`), `false`, or the name of the
+/// component export to call, e.g. `"my:pkg/init.setup"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preinit(pub Option<String>);
+
+impl Preinit {
+    /// The export to call, if pre-initialization is on.
+    pub fn init_func(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de> Deserialize<'de> for Preinit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "true, false, or the name of an exported function";
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Preinit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Preinit, E> {
+                Ok(Preinit(
+                    v.then(|| kiln_runtime::DEFAULT_INIT_FUNC.to_string()),
+                ))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Preinit, E> {
+                // A WIT item name: `name`, `iface.name` or `ns:pkg/iface.name[@version]`;
+                // no WAVE calls with arguments, no whitespace or control characters.
+                let fine = !v.is_empty()
+                    && v.len() <= 256
+                    && v.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '/' | '.' | '@' | '+')
+                    });
+                if fine {
+                    Ok(Preinit(Some(v.to_string())))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &EXPECTED))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A manifest error, located in its file.

@@ -180,6 +180,8 @@ pub struct Stage {
 pub enum StageKind {
     /// Debug information (and with `strip = "symbols"` names) removed.
     Strip,
+    /// Pre-initialized: the init export called at build time, its state snapshotted.
+    Preinit,
     /// wasm-opt over each core module.
     Optimize,
     /// `[dependencies]` plugged into the component's imports.
@@ -734,6 +736,7 @@ impl Message {
             Message::Stage(s) => {
                 let verb = match s.stage {
                     StageKind::Strip => "Stripping",
+                    StageKind::Preinit => "Initializing",
                     StageKind::Optimize => "Optimizing",
                     StageKind::Compose => "Composing",
                     StageKind::Bundle => "Bundling",

@@ -55,6 +55,8 @@ pub struct Stages {
     pub optimize: Option<OptLevel>,
     /// What is stripped.
     pub strip: manifest::Strip,
+    /// The export pre-initialization calls (`[release] preinit`); `None`: none.
+    pub preinit: Option<String>,
 }
 
 impl Stages {
@@ -63,6 +65,7 @@ impl Stages {
             Profile::Debug => Stages {
                 optimize: None,
                 strip: manifest::Strip::None,
+                preinit: None,
             },
             Profile::Release => {
                 let release = &project.manifest.release;
@@ -75,6 +78,11 @@ impl Stages {
                 Stages {
                     optimize: level.filter(|_| !no_optimize),
                     strip: release.strip.unwrap_or(manifest::Strip::DebugInfo),
+                    preinit: release
+                        .preinit
+                        .as_ref()
+                        .and_then(|p| p.init_func())
+                        .map(str::to_string),
                 }
             }
         }
@@ -84,7 +92,7 @@ impl Stages {
 impl Serialize for Stages {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = s.serialize_struct("Stages", 2)?;
+        let mut out = s.serialize_struct("Stages", 3)?;
         let optimize = self.optimize.map(|level| match level {
             OptLevel::Speed(n) => n.to_string(),
             OptLevel::Size => "s".to_string(),
@@ -92,6 +100,10 @@ impl Serialize for Stages {
         });
         out.serialize_field("optimize", &optimize)?;
         out.serialize_field("strip", &format!("{:?}", self.strip).to_lowercase())?;
+        match &self.preinit {
+            Some(init_func) => out.serialize_field("preinit", init_func)?,
+            None => out.skip_field("preinit")?,
+        }
         out.end()
     }
 }
@@ -108,9 +120,9 @@ pub struct BuildSettings {
     pub stages: Stages,
     /// Kiln.toml's `[[bundle]]` entries (made absolute), then `--bundle`'s.
     pub bundles: Vec<BundleSource>,
-    /// The `kiln-runner` to package an executable with (`--exe` or `[package] exe`), found
-    /// before any build work so that a missing one fails first.
-    pub exe_runner: Option<PathBuf>,
+    /// The runner to package an executable with (`--exe` or `[package] exe`), found before
+    /// any build work so that a missing `KILN_RUNNER` fails first.
+    pub exe_runner: Option<crate::ops::exe::Runner>,
     /// How registry WIT dependencies resolve (`--locked`, `--offline`).
     pub wit: crate::ops::wit_deps::Mode,
     /// `--no-optimize`, passed on to the projects `[dependencies]` builds.

@@ -38,9 +38,12 @@ pub use grants::{
     parse_size, parse_table_elements, parse_wasm_stack,
 };
 
+#[cfg(feature = "compiler")]
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "compiler")]
+use std::time::Instant;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -129,6 +132,29 @@ pub enum Error {
     /// Compiling the component to native code failed.
     #[error("failed to compile the component")]
     Compile(#[source] BoxError),
+    /// Precompiled code does not fit this engine, and this build of the runtime has no
+    /// compiler to fall back on (`kiln-runner`, built without the `compiler` feature).
+    #[error(
+        "its precompiled code cannot be loaded here ({reason}), and this runner has no compiler to rebuild it"
+    )]
+    Incompatible {
+        /// Why Wasmtime refused the code, on one line.
+        reason: String,
+    },
+    /// Pre-initialization failed: Wizer refused the component, or its initialization
+    /// trapped or hit a limit (the source says which).
+    #[error("pre-initialization failed")]
+    Preinit {
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+        /// What the guest wrote to stdout and stderr meanwhile (lossy UTF-8).
+        output: String,
+    },
+    /// This build of the runtime has no compiler (the `compiler` feature is off), so only
+    /// precompiled code can be loaded.
+    #[error("this build of kiln's runtime has no compiler, so it can only load precompiled code")]
+    NoCompiler,
     /// The component file could not be read.
     #[error("cannot read `{}`: {source}", path.display())]
     Read {
@@ -290,6 +316,8 @@ pub struct Runtime {
     engine: Engine,
     cache: Option<CodeCache>,
     max_wasm_stack: usize,
+    // Read only when compiling (`precompile_portable`).
+    #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
     fuel: bool,
 }
 
@@ -400,7 +428,11 @@ impl Runtime {
         let max_wasm_stack = config.max_wasm_stack.unwrap_or(DEFAULT_MAX_WASM_STACK);
         let engine =
             Engine::new(&Self::wasm_config(&config)?).map_err(|e| Error::Engine(e.into()))?;
+        // Without a compiler there is nothing to cache: only precompiled code loads.
+        #[cfg(feature = "compiler")]
         let cache = config.cache_dir.map(|root| CodeCache::new(&root, &engine));
+        #[cfg(not(feature = "compiler"))]
+        let cache = config.cache_dir.and(None);
         Ok(Runtime {
             engine,
             cache,
@@ -453,6 +485,7 @@ impl Runtime {
     ///
     /// [`Error::Compile`] when Wasmtime rejects the component, [`Error::Engine`] when the
     /// host platform cannot be targeted.
+    #[cfg(feature = "compiler")]
     pub fn precompile_portable(&self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let mut config = Self::wasm_config(&RuntimeConfig {
             fuel: self.fuel,
@@ -494,6 +527,7 @@ impl Runtime {
                 digest,
                 source: CodeSource::Embedded,
             }),
+            #[cfg(feature = "compiler")]
             Err(why) => {
                 let start = Instant::now();
                 let compiled = Component::new(&self.engine, component)
@@ -507,6 +541,10 @@ impl Runtime {
                     },
                 })
             }
+            #[cfg(not(feature = "compiler"))]
+            Err(why) => Err(Error::Incompatible {
+                reason: one_line(&format!("{why:#}")),
+            }),
         }
     }
 
@@ -578,7 +616,14 @@ impl Runtime {
         })
     }
 
+    /// Without a compiler, every cache miss is an error.
+    #[cfg(not(feature = "compiler"))]
+    fn compile(&self, _bytes: &[u8], _digest: String) -> Result<LoadedComponent, Error> {
+        Err(Error::NoCompiler)
+    }
+
     /// Compiles `bytes` (whose digest is `digest`) and stores the code in the cache.
+    #[cfg(feature = "compiler")]
     fn compile(&self, bytes: &[u8], digest: String) -> Result<LoadedComponent, Error> {
         let start = Instant::now();
         let component =
@@ -620,15 +665,7 @@ impl Runtime {
         };
 
         let mut store = self.new_store(caps, limits)?;
-        // One increment of the epoch, after the timeout, ends this store's run.
-        if let Some(timeout) = limits.timeout {
-            store.set_epoch_deadline(1);
-            let engine = self.engine.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(timeout);
-                engine.increment_epoch();
-            });
-        }
+        self.arm_timeout(&mut store, limits.timeout);
 
         // Both WASI 0.2 and 0.3: a 0.3 command built with Rust's std also imports 0.2's
         // interfaces (std's own I/O), and the versions never collide.
@@ -685,6 +722,80 @@ impl Runtime {
                 }
                 Err(self.guest_error(&error, limits, store.data()))
             }
+        }
+    }
+
+    /// Pre-initializes `component` (Wizer, build time): instantiates it with no capability
+    /// (stdout and stderr captured), calls its export `init_func` (a component function
+    /// `func()`, [`DEFAULT_INIT_FUNC`] by convention), and returns the component with the
+    /// memories and globals that call left as their initial state, so the work is not
+    /// repeated at every start. The export is kept (see `wasmtime-wizer`'s
+    /// `keep_init_func`). Limits apply as to a run.
+    ///
+    /// The caller validates the result (Wizer checks its output only in debug builds).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Preinit`] when Wizer refuses the component (no such export, instructions it
+    /// cannot snapshot) or the export is not `func()`; [`Error::Instantiate`]; a trap or a
+    /// limit as for [`Runtime::run_command`]. Each carries what the guest wrote.
+    #[cfg(feature = "compiler")]
+    pub async fn preinitialize(
+        &self,
+        component: &[u8],
+        init_func: &str,
+        limits: &Limits,
+    ) -> Result<Vec<u8>, Error> {
+        let capture = OutputCapture::new(PREINIT_OUTPUT_CAPACITY);
+        let caps = Capabilities {
+            args: vec![init_func.to_string()],
+            capture: Some(capture.clone()),
+            ..Capabilities::default()
+        };
+        let mut store = self.new_store(&caps, limits)?;
+        self.arm_timeout(&mut store, limits.timeout);
+        let mut linker = Linker::<HostState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Instantiate(e.into()))?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
+        let mut wizer = wasmtime_wizer::Wizer::new();
+        // Wizer 48 also drops the core export named like the function, which wit-bindgen's
+        // lifting refers to (wasmtime#13168): keeping it keeps the component valid.
+        wizer.init_func(init_func).keep_init_func(true);
+        let run = wizer.run_component(
+            &mut store,
+            component,
+            async |store: &mut Store<HostState>, component: &Component| {
+                linker.instantiate_async(store, component).await
+            },
+        );
+        let result = with_timeout(limits.timeout, run).await;
+        let output = String::from_utf8_lossy(&capture.contents()).into_owned();
+        let source: BoxError = match result {
+            Ok(Ok((bytes, _results))) => return Ok(bytes),
+            Ok(Err(error)) => {
+                let stopped = error.downcast_ref::<wasmtime::Trap>().is_some()
+                    || store.data().limiter.limit_error(limits).is_some();
+                if stopped {
+                    Box::new(self.guest_error(&error, limits, store.data()))
+                } else {
+                    format!("{error:#}").into()
+                }
+            }
+            Err(timeout) => Box::new(timeout),
+        };
+        Err(Error::Preinit { source, output })
+    }
+
+    /// Ends the store's run once `timeout` has passed (one increment of the epoch).
+    fn arm_timeout(&self, store: &mut Store<HostState>, timeout: Option<Duration>) {
+        if let Some(timeout) = timeout {
+            store.set_epoch_deadline(1);
+            let engine = self.engine.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(timeout);
+                engine.increment_epoch();
+            });
         }
     }
 
@@ -1001,6 +1112,7 @@ pub struct CodeCache {
 }
 
 impl CodeCache {
+    #[cfg(feature = "compiler")]
     fn new(root: &Path, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -1020,6 +1132,7 @@ impl CodeCache {
         self.dir.join(format!("{digest}.cwasm"))
     }
 
+    #[cfg(feature = "compiler")]
     fn store(&self, digest: &str, component: &Component) -> Result<PathBuf, Error> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -1040,7 +1153,22 @@ impl CodeCache {
     }
 }
 
+/// `text` on one line: Wasmtime's reasons can span several (`{:#}` of a chain).
+#[cfg(not(feature = "compiler"))]
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The function pre-initialization calls unless told otherwise: Wizer's convention, a
+/// component export `wizer-initialize: func()`.
+pub const DEFAULT_INIT_FUNC: &str = "wizer-initialize";
+
+/// Bytes of output kept from a guest's pre-initialization (more traps the guest).
+#[cfg(feature = "compiler")]
+const PREINIT_OUTPUT_CAPACITY: usize = 64 * 1024;
+
 /// The target triple kiln itself was built for, which is the host's.
+#[cfg(feature = "compiler")]
 fn host_triple() -> String {
     target_lexicon::Triple::host().to_string()
 }

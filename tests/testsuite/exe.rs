@@ -130,7 +130,7 @@ fn a_damaged_executable_says_so() {
     );
 
     // The bare runner is not a program either.
-    let runner = std::path::Path::new(env!("CARGO_BIN_EXE_kiln-runner"));
+    let runner = std::path::Path::new(env!("KILN_RUNNER_BIN"));
     let out = env.program(runner, &[]).run().code(1);
     assert!(
         out.stderr.contains("carries no component"),
@@ -175,12 +175,22 @@ fn an_unchanged_executable_is_not_rewritten() {
     assert!(out.stderr.contains("time limit of 1s"), "{}", out.stderr);
 }
 
-/// An executable made the way `kiln build --exe` makes one (the real `kiln-runner` with a
-/// payload appended), around a component that is not built from a project.
+/// An executable made the way `kiln build --exe` makes one (the real `kiln-runner` kiln
+/// carries, with a payload appended), around a component that is not built from a project.
 fn executable_around(env: &Env, name: &str, component: &[u8]) -> std::path::PathBuf {
+    executable_compiled_with(env, name, component, kiln_runtime::RuntimeConfig::default())
+}
+
+/// [`executable_around`], with code precompiled under `config`.
+fn executable_compiled_with(
+    env: &Env,
+    name: &str,
+    component: &[u8],
+    config: kiln_runtime::RuntimeConfig,
+) -> std::path::PathBuf {
     use kiln_runtime::exe::{ExeSettings, assemble};
-    let runner = fs_err::read(env!("CARGO_BIN_EXE_kiln-runner")).unwrap();
-    let runtime = kiln_runtime::Runtime::new(kiln_runtime::RuntimeConfig::default()).unwrap();
+    let runner = fs_err::read(env!("KILN_RUNNER_BIN")).unwrap();
+    let runtime = kiln_runtime::Runtime::new(config).unwrap();
     let precompiled = runtime.precompile_portable(component).unwrap();
     let settings = ExeSettings {
         name: name.into(),
@@ -196,6 +206,47 @@ fn executable_around(env: &Env, name: &str, component: &[u8]) -> std::path::Path
         fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     path
+}
+
+/// A core instance `$main` whose `attack` does nothing.
+const PEACEFUL: &str = r#"(core module $m (func (export "attack") (result i32) (i32.const 1)))
+    (core instance $main (instantiate $m))"#;
+
+#[test]
+fn the_runner_has_no_compiler_and_says_so_in_one_line() {
+    use crate::limits::{World, hostile};
+    let env = Env::new();
+    // Code compiled with fuel metering does not fit an executable whose settings have none:
+    // a runner with a compiler would recompile it; kiln's runner has none.
+    let fueled = kiln_runtime::RuntimeConfig {
+        fuel: true,
+        ..kiln_runtime::RuntimeConfig::default()
+    };
+    let exe =
+        executable_compiled_with(&env, "mismatch", &hostile(World::Command, PEACEFUL), fueled);
+    let out = env.program(&exe, &[]).run().code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("its precompiled code cannot be loaded here (")
+            && out
+                .stderr
+                .contains("this runner has no compiler to rebuild it"),
+        "{}",
+        out.stderr
+    );
+
+    // The runner is runtime-only: no Cranelift in it (kiln itself names its sources in
+    // panic locations; the runner never does).
+    let runner = fs_err::read(env!("KILN_RUNNER_BIN")).unwrap();
+    let kiln = fs_err::read(env!("CARGO_BIN_EXE_kiln")).unwrap();
+    let mentions = |bytes: &[u8]| {
+        bytes
+            .windows(b"cranelift-codegen".len())
+            .any(|w| w == b"cranelift-codegen")
+    };
+    assert!(mentions(&kiln), "the check would see Cranelift in kiln");
+    assert!(!mentions(&runner), "the runner carries Cranelift");
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod limits;
 mod new;
 mod optimize;
 mod p3;
+mod preinit;
 mod registry;
 mod run;
 mod sbom;

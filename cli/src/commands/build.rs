@@ -19,7 +19,7 @@ and `build-finished`.\n\n\
 With --exe (or `[package] exe = true`), the executable runs the component with its own arguments, stdio \
 and exit status, and with the capabilities and limits of Kiln.toml's `[run]` table, fixed at build time; \
 only the documented KILN_* variables change them when it runs (see docs/guide.md). \
-The runner is `kiln-runner`, installed beside kiln (override with KILN_RUNNER)."
+The runner is the runtime-only `kiln-runner` built into kiln (override with KILN_RUNNER)."
 )]
 pub struct Args {
     /// Build with the release profile.

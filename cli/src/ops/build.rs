@@ -419,6 +419,13 @@ fn run_stages(
             .context("failed to strip debug information")?;
         stage(StageKind::Strip, before, bytes.len(), None);
     }
+    // Before optimize: wasm-opt then works on the snapshot (the state as data, the start-up
+    // code that made it now dead unless something else calls it).
+    if let Some(init_func) = &stages.preinit {
+        let before = bytes.len();
+        bytes = crate::ops::preinit::preinitialize(name, &bytes, init_func)?;
+        stage(StageKind::Preinit, before, bytes.len(), None);
+    }
     if let Some(level) = stages.optimize {
         let before = bytes.len();
         // wasm-opt keeps debug information (the names section, and DWARF unless stripped

@@ -19,18 +19,24 @@ pub fn checks() -> Vec<Check> {
         ok: true,
         fix: None,
     });
-    let runner = crate::ops::exe::runner_path();
-    let found = runner.as_ref().is_some_and(|r| r.is_file());
+    let (path, found) = match crate::ops::exe::find_runner() {
+        Ok(crate::ops::exe::Runner::File(path)) => (Some(path), true),
+        Ok(crate::ops::exe::Runner::Builtin) => (None, true),
+        Err(_) => (None, false),
+    };
     checks.push(Check {
         name: "kiln-runner".into(),
-        path: runner.filter(|_| found),
-        detail: if found {
-            "found (for `kiln build --exe`)".into()
-        } else {
-            "missing (needed by `kiln build --exe`)".into()
+        detail: match (&path, found) {
+            (_, false) => "KILN_RUNNER names a file that does not exist".into(),
+            (Some(_), true) => "from KILN_RUNNER (for `kiln build --exe`)".into(),
+            (None, true) => format!(
+                "built in ({}, runtime only; for `kiln build --exe`)",
+                crate::shell::human_size(crate::ops::exe::builtin_runner_size())
+            ),
         },
+        path,
         ok: found,
-        fix: (!found).then(|| "reinstall kiln with ./install.sh, or set KILN_RUNNER".into()),
+        fix: (!found).then(|| "unset KILN_RUNNER, or point it at a kiln-runner".into()),
     });
     checks
 }

@@ -2,6 +2,7 @@
 //! component, its precompiled code and the `[run]` settings appended (format:
 //! [`kiln_runtime::exe`]).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -13,37 +14,55 @@ use crate::manifest::Project;
 use crate::ops::build::{Artifact, Profile};
 use crate::shell::Shell;
 
-/// Where kiln looks for `kiln-runner`: `KILN_RUNNER` when set, else beside the running kiln.
-pub fn runner_path() -> Option<PathBuf> {
-    crate::env_vars::runner().or_else(|| {
-        let kiln = std::env::current_exe().ok()?;
-        Some(kiln.with_file_name(format!("kiln-runner{}", std::env::consts::EXE_SUFFIX)))
-    })
+/// The runtime-only `kiln-runner` built with this kiln (`cli/build.rs`): a Wasmtime without
+/// Cranelift, which loads the precompiled code an executable carries.
+static BUILTIN_RUNNER: &[u8] = include_bytes!(env!("KILN_RUNNER_BIN"));
+
+/// The runner an executable starts with.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runner {
+    /// The one kiln carries.
+    Builtin,
+    /// A file `KILN_RUNNER` names.
+    File(PathBuf),
 }
 
-/// Finds `kiln-runner`, or says where it should be and how to get it.
-pub fn find_runner() -> anyhow::Result<PathBuf> {
-    let path = runner_path().context("cannot find kiln's own executable")?;
-    if path.is_file() {
-        return Ok(path);
+impl Runner {
+    /// The runner's bytes (with any payload of its own left out when packaging).
+    fn bytes(&self) -> anyhow::Result<Cow<'static, [u8]>> {
+        Ok(match self {
+            Runner::Builtin => Cow::Borrowed(BUILTIN_RUNNER),
+            Runner::File(path) => Cow::Owned(fs_err::read(path)?),
+        })
     }
-    let origin = if crate::env_vars::runner().is_some() {
-        "KILN_RUNNER points at"
-    } else {
-        "kiln looks for its runner beside itself, at"
+}
+
+/// The size in bytes of the runner kiln carries.
+pub fn builtin_runner_size() -> u64 {
+    BUILTIN_RUNNER.len() as u64
+}
+
+/// The runner to package with: the file `KILN_RUNNER` names (which must exist), else the one
+/// kiln carries.
+pub fn find_runner() -> anyhow::Result<Runner> {
+    let Some(path) = crate::env_vars::runner() else {
+        return Ok(Runner::Builtin);
     };
+    if path.is_file() {
+        return Ok(Runner::File(path));
+    }
     Err(hinted(
         format!(
-            "{origin} `{}`, which does not exist, so kiln cannot make executables",
+            "KILN_RUNNER points at `{}`, which does not exist, so kiln cannot make executables",
             path.display()
         ),
-        "kiln-runner is installed with kiln (`./install.sh`, or `cargo install --path . --bins`); \
-         or point KILN_RUNNER at one",
+        "unset KILN_RUNNER to use the runner built into kiln",
     ))
 }
 
-/// Writes `target/kiln/<profile>/<name>` for a built component from the runner at
-/// `runner_path`, unless an identical one is already there. Returns its path.
+/// Writes `target/kiln/<profile>/<name>` for a built component, starting with `runner`,
+/// unless an identical one is already there. Returns its path.
 ///
 /// # Errors
 ///
@@ -52,10 +71,10 @@ pub fn package(
     shell: &Shell,
     project: &Project,
     artifact: &Artifact,
-    runner_path: &Path,
+    runner: &Runner,
     profile: Profile,
 ) -> anyhow::Result<PathBuf> {
-    let runner_file = fs_err::read(runner_path)?;
+    let runner_file = runner.bytes()?;
     let runner = exe::runner_part(&runner_file);
     let run = project.manifest.run.clone();
     let settings = ExeSettings {

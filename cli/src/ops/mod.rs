@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod invoke;
 pub mod login;
 pub mod new;
+pub mod preinit;
 pub mod provenance;
 pub mod publish;
 pub mod pull;
