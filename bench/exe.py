@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import record
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -112,6 +114,11 @@ def main():
         m = statistics.median(s)
         print(f"| {name} | {m * 1000:.1f} ms | {m / base:.2f}x |")
     size = exe.stat().st_size
+    exe_ms = statistics.median(samples["executable (`./hello world`)"]) * 1000
+    cwasm_ms = statistics.median(samples["`wasmtime run --allow-precompiled` .cwasm"]) * 1000
+    record.record("`--exe` executable start-up", exe_ms, "ms",
+                  baseline="`wasmtime run --allow-precompiled`", baseline_value=cwasm_ms, goal="≤ 0.5×")
+    record.record("`--exe` size, hello", size / 1e6, "MB", goal="≤ 8 MB")
     print(f"\nexecutable: {mib(size)} = runner {mib(runner_size)} + payload {mib(size - runner_size)} "
           f"(component {wasm.stat().st_size / 1024:.0f} KiB, precompiled code and settings); "
           f"native hello world {native.stat().st_size / 1024:.0f} KiB; wasmtime CLI {mib(Path(wasmtime).stat().st_size)}")

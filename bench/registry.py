@@ -115,9 +115,14 @@ def main():
                     cache = dict(env, KILN_CACHE_DIR=str(tmp / f"cache-{mib}-{i}"))
                     times["kl"].append(run([kiln, "pull", "-q", ref, "-o", tmp / "pulled.wasm", "--force"], env=cache, cwd=tmp))
                     layout = tmp / f"layout-{mib}-{i}"
-                    # A fresh HOME per skopeo call: its blob-info cache would otherwise let the
-                    # push mount the blob from the repository it was pulled from, uploading nothing.
-                    fresh = lambda tag: dict(os.environ, HOME=str(tmp / f"home-{mib}-{i}-{tag}"))
+                    # A fresh blob-info cache per skopeo call: it would otherwise let the push
+                    # mount the blob from the repository it was pulled from, uploading nothing.
+                    # As root, containers/image keeps that cache in /var/lib/containers/cache
+                    # whatever HOME says; _CONTAINERS_ROOTLESS_UID makes it use XDG_DATA_HOME.
+                    def fresh(tag):
+                        home = tmp / f"home-{mib}-{i}-{tag}"
+                        return dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "data"),
+                                    _CONTAINERS_ROOTLESS_UID=str(os.getuid() or 1000))
                     times["sl"].append(run(["skopeo", "copy", "-q", "--src-tls-verify=false",
                                             f"docker://{ref}", f"oci:{layout}:1"], env=fresh("pull")))
                     times["sp"].append(run(["skopeo", "copy", "-q", "--dest-tls-verify=false",

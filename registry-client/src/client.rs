@@ -231,8 +231,15 @@ impl RegistryClient {
                 let plain = self.options.insecure
                     || (crate::is_loopback(&self.registry) && !speaks_tls(&self.registry).await);
                 let scheme = if plain { Scheme::Http } else { Scheme::Https };
+                // A loopback registry over plain HTTP needs no system trust store, whose
+                // loading (every file in /etc/ssl/certs) is about 20 ms of a push.
+                let trust = if plain && crate::is_loopback(&self.registry) {
+                    Trust::GivenOnly
+                } else {
+                    Trust::System
+                };
                 Ok::<_, Error>(Connection {
-                    http: build_http(&self.options)?,
+                    http: build_http(&self.options, trust)?,
                     scheme,
                 })
             })
@@ -1583,7 +1590,18 @@ impl RegistryClient {
 
 /// The reqwest client for all of kiln's registry requests, the token exchange included: the
 /// extra TLS roots, timeouts (10 s to connect, 60 s per read) and kiln's user agent.
-fn build_http(options: &ClientOptions) -> Result<reqwest::Client, Error> {
+/// Which certificates a client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// The platform's store plus [`ClientOptions::root_certificates`].
+    System,
+    /// Only [`ClientOptions::root_certificates`]: for a plain-HTTP loopback registry. Should
+    /// one redirect to an HTTPS host, that host's certificate fails verification (an error,
+    /// never an unverified connection).
+    GivenOnly,
+}
+
+fn build_http(options: &ClientOptions, trust: Trust) -> Result<reqwest::Client, Error> {
     let setup = |e: reqwest::Error| Error::Registry {
         operation: "setting up the HTTP client".into(),
         message: error_chain(&e),
@@ -1594,8 +1612,11 @@ fn build_http(options: &ClientOptions) -> Result<reqwest::Client, Error> {
         .map(|pem| reqwest::Certificate::from_pem(pem))
         .collect::<Result<Vec<_>, _>>()
         .map_err(setup)?;
-    reqwest::Client::builder()
-        .tls_certs_merge(roots)
+    let builder = match trust {
+        Trust::System => reqwest::Client::builder().tls_certs_merge(roots),
+        Trust::GivenOnly => reqwest::Client::builder().tls_certs_only(roots),
+    };
+    builder
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
