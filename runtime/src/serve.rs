@@ -182,6 +182,10 @@ pub struct ServeOptions {
     /// How many requests one instance of a WASI 0.3 service serves at once (1 to
     /// [`MAX_INSTANCE_CONCURRENCY`]). Ignored for WASI 0.2.
     pub max_instance_concurrency: usize,
+    /// Send a [`ServeEvent::Request`] for every answered request; when false, only for those
+    /// whose guest failed after answering. Each event wakes whoever receives them, which a
+    /// caller that shows nothing (no `-v`, no JSON) need not pay for at every request.
+    pub report_requests: bool,
 }
 
 impl Default for ServeOptions {
@@ -195,6 +199,7 @@ impl Default for ServeOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_instance_reuse: DEFAULT_MAX_INSTANCE_REUSE,
             max_instance_concurrency: DEFAULT_MAX_INSTANCE_CONCURRENCY,
+            report_requests: true,
         }
     }
 }
@@ -600,8 +605,12 @@ impl Handler {
             Ok((response, done)) => {
                 let status = response.status().as_u16();
                 let events = self.events.clone();
+                let report = self.options.report_requests;
                 tokio::spawn(async move {
                     let error = done.await;
+                    if !report && error.is_none() {
+                        return;
+                    }
                     let _ = events.send(ServeEvent::Request {
                         method,
                         path,

@@ -41,6 +41,9 @@ pub fn serve(
         header_read_timeout: opts.header_timeout,
         max_instance_reuse: opts.max_instance_reuse,
         max_instance_concurrency: opts.max_instance_concurrency,
+        // Answered requests are shown with -v and in JSON; otherwise only failures are.
+        report_requests: shell.emits_json()
+            || shell.verbosity() >= crate::shell::Verbosity::Verbose,
         ..RuntimeServeOptions::default()
     };
 
