@@ -1149,7 +1149,7 @@ strip = false
     fn errors_name_file_line_col_and_key() {
         assert_eq!(
             parse("[package]\nname = \"a\"\n\n[release]\noptimise = \"s\"\n").unwrap_err(),
-            "Kiln.toml:5:1: unknown field `optimise`, expected `optimize` or `strip` (at key `release.optimise`)"
+            "Kiln.toml:5:1: unknown field `optimise`, expected one of `optimize`, `strip`, `preinit` (at key `release.optimise`)"
         );
         assert_eq!(
             parse("[release]\nstrip = \"yes\"\n").unwrap_err(),
