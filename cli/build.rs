@@ -57,8 +57,9 @@ fn build_runner() -> PathBuf {
         .args(["build", "--package", "kiln-runner", "--bin", "kiln-runner"])
         .args(["--profile", profile, "--target-dir"])
         .arg(&target_dir)
-        // The outer build already resolved and downloaded everything the runner uses.
-        .args(["--locked", "--offline"])
+        // The lock is the workspace's; the outer build has already downloaded every crate
+        // the runner uses, so this makes no request (and works offline).
+        .arg("--locked")
         // `cargo clippy` lints kiln through this wrapper; the runner is linted on its own.
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_TARGET_DIR")
