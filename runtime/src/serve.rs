@@ -577,12 +577,15 @@ impl Handler {
     ) -> hyper::Response<HyperOutgoingBody> {
         let start = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let method = req.method().to_string();
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "/".into());
+        // Method and URI are cheap to clone (shared bytes); the strings an event carries are
+        // made only when one is sent.
+        let report = Report {
+            events: self.events.clone(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            start,
+            all: self.options.report_requests,
+        };
         let max = self.options.max_request_body;
         let declared = req
             .headers()
@@ -591,8 +594,8 @@ impl Handler {
             .and_then(|v| v.parse::<u64>().ok());
         if let Some(length) = declared.filter(|&n| n > max) {
             let _ = self.events.send(ServeEvent::BodyTooLarge {
-                method,
-                path,
+                method: report.method.to_string(),
+                path: report.path(),
                 length,
             });
             return plain(
@@ -601,30 +604,16 @@ impl Handler {
             );
         }
 
-        match self.clone().run_guest(req, max, start).await {
-            Ok((response, done)) => {
-                let status = response.status().as_u16();
-                let events = self.events.clone();
-                let report = self.options.report_requests;
-                tokio::spawn(async move {
-                    let error = done.await;
-                    if !report && error.is_none() {
-                        return;
-                    }
-                    let _ = events.send(ServeEvent::Request {
-                        method,
-                        path,
-                        status,
-                        duration: start.elapsed(),
-                        error,
-                    });
-                });
-                response
-            }
+        match self
+            .clone()
+            .run_guest(req, max, start, report.clone())
+            .await
+        {
+            Ok(response) => response,
             Err(error) => {
                 let _ = self.events.send(ServeEvent::GuestFailed {
-                    method,
-                    path,
+                    method: report.method.to_string(),
+                    path: report.path(),
                     error,
                 });
                 plain(
@@ -635,15 +624,15 @@ impl Handler {
         }
     }
 
-    /// Runs the guest for one request. Returns its response head and what the guest's work
-    /// came to once its body has been sent (`Some` error when it failed midway), or why no
-    /// response came.
+    /// Runs the guest for one request. Returns its response head, or why no response came;
+    /// `report` learns what the guest's work came to once the body has been sent.
     async fn run_guest(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
         max_body: u64,
         start: Instant,
-    ) -> Result<(hyper::Response<HyperOutgoingBody>, Done), Error> {
+        report: Report,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Error> {
         let req = req.map(|body| {
             Limited::new(body, max_body as usize).map_err(move |e| {
                 match e.downcast::<hyper::Error>() {
@@ -657,7 +646,7 @@ impl Handler {
             Pre::P2(pre) => pre.clone(),
             Pre::P3(instances) => {
                 let req = req.map(BodyExt::boxed_unsync);
-                return run_p3_request(instances, req, start).await;
+                return run_p3_request(instances, req, start, report).await;
             }
         };
         drop(current);
@@ -699,14 +688,47 @@ impl Handler {
             .await
             .map(|r| r.map_err(|code| format!("{code:?}")));
         let (response, task) = response_head(head, task).await?;
-        let done: Done = Box::pin(async move { task.await.ok().and_then(Result::err) });
-        Ok((response, done))
+        let status = response.status().as_u16();
+        tokio::spawn(async move {
+            let error = task.await.ok().and_then(Result::err);
+            report.finish(status, error);
+        });
+        Ok(response)
     }
 }
 
-/// What a request's guest work came to once its response body was sent: `None` when all
-/// went well, else why it failed after the response head.
-type Done = std::pin::Pin<Box<dyn Future<Output = Option<Error>> + Send>>;
+/// Reports how a request ended ([`ServeEvent::Request`]): always with
+/// [`ServeOptions::report_requests`], else only when the guest failed after answering.
+#[derive(Clone)]
+struct Report {
+    events: UnboundedSender<ServeEvent>,
+    method: http::Method,
+    uri: http::Uri,
+    start: Instant,
+    all: bool,
+}
+
+impl Report {
+    fn path(&self) -> String {
+        self.uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "/".into())
+    }
+
+    /// The guest's work for the request is over: `error` when it failed after answering.
+    fn finish(self, status: u16, error: Option<Error>) {
+        if self.all || error.is_some() {
+            let _ = self.events.send(ServeEvent::Request {
+                method: self.method.to_string(),
+                path: self.path(),
+                status,
+                duration: self.start.elapsed(),
+                error,
+            });
+        }
+    }
+}
 
 /// Serves one request from a WASI 0.3 service's instances (a live one with room, or a new
 /// one). The request is bounded by the timeout from its arrival (`start`) to the end of its
@@ -717,7 +739,8 @@ async fn run_p3_request(
     instances: &ProxyHandler<P3Instances>,
     req: hyper::Request<WasiBody>,
     start: Instant,
-) -> Result<(hyper::Response<HyperOutgoingBody>, Done), Error> {
+    report: Report,
+) -> Result<hyper::Response<HyperOutgoingBody>, Error> {
     let state = instances.state();
     let deadline = state
         .limits
@@ -741,18 +764,18 @@ async fn run_p3_request(
         Ok(response) => response,
         Err(error) => return Err(state.request_error(&error, &slot).await),
     };
-    let (sent, done) = tokio::sync::oneshot::channel();
+    let status = response.status().as_u16();
     let response = response.map(|body| {
         Tracked {
             inner: body,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             limit: state.limits.timeout,
-            done: Some(sent),
+            // Reported when the body ends, from where it ends: no task waits for it.
+            done: Some(Box::new(move |error| report.finish(status, error))),
         }
         .boxed_unsync()
     });
-    let done: Done = Box::pin(async move { done.await.ok().flatten() });
-    Ok((response, done))
+    Ok(response)
 }
 
 /// A WASI 0.3 service's instances: how [`ProxyHandler`] makes one, and the bounds on each.
@@ -1039,13 +1062,13 @@ struct Tracked<B> {
     inner: B,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     limit: Option<Duration>,
-    done: Option<tokio::sync::oneshot::Sender<Option<Error>>>,
+    done: Option<Box<dyn FnOnce(Option<Error>) + Send>>,
 }
 
 impl<B> Tracked<B> {
     fn finish(&mut self, error: Option<Error>) {
         if let Some(done) = self.done.take() {
-            let _ = done.send(error);
+            done(error);
         }
     }
 }
