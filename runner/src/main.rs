@@ -134,7 +134,9 @@ fn run() -> Result<i32, Failure> {
     let loaded = unsafe { runtime.load_precompiled(payload.precompiled(), payload.component()) }
         .map_err(|e| Failure::new(chain(&e)))?;
 
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+    // One thread: a command guest runs on one fiber and its host calls are async, so worker
+    // threads would only cost their start (and reading cgroup limits to size the pool).
+    let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(format!("failed to start the async runtime: {e}")))?;

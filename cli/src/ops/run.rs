@@ -155,7 +155,9 @@ pub fn run(shell: &Shell, settings: &RunSettings) -> anyhow::Result<i32> {
     let capabilities = capabilities(&config, settings, program_name)?;
     shell.verbose_status("Running", format_args!("`{shown}`"));
 
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+    // One thread: a command guest runs on one fiber and its host calls are async, so worker
+    // threads would only cost their start (and reading cgroup limits to size the pool).
+    let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
