@@ -60,29 +60,21 @@ fn a_pre_initialized_command_starts_with_its_state() {
 fn preinit_without_the_export_says_how_to_add_it() {
     let env = Env::new();
     let project = env.project_fixture("probe-guest");
-    fs_err::write(
-        project.join("Kiln.toml"),
+    let release_build_fails = |kiln_toml: &str, snapshot: &str| {
+        fs_err::write(project.join("Kiln.toml"), kiln_toml).unwrap();
+        let out = env
+            .kiln(&["build", "--release"])
+            .cwd(&project)
+            .run()
+            .code(1);
+        assert_output_snapshot(snapshot, &env, &out);
+    };
+    release_build_fails(
         "[package]\nname = \"probe\"\n\n[release]\npreinit = true\n",
-    )
-    .unwrap();
-    let out = env
-        .kiln(&["build", "--release"])
-        .cwd(&project)
-        .run()
-        .code(1);
-    assert_output_snapshot("preinit_without_the_export", &env, &out);
+        "preinit_without_the_export",
+    );
     assert!(!project.join("target/kiln/release/probe.wasm").exists());
 
     // A name that is no WIT item is a manifest error, located.
-    fs_err::write(
-        project.join("Kiln.toml"),
-        "[release]\npreinit = \"init(1)\"\n",
-    )
-    .unwrap();
-    let out = env
-        .kiln(&["build", "--release"])
-        .cwd(&project)
-        .run()
-        .code(1);
-    assert_output_snapshot("preinit_bad_name", &env, &out);
+    release_build_fails("[release]\npreinit = \"init(1)\"\n", "preinit_bad_name");
 }
