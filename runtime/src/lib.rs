@@ -667,12 +667,7 @@ impl Runtime {
         let mut store = self.new_store(caps, limits)?;
         self.arm_timeout(&mut store, limits.timeout);
 
-        // Both WASI 0.2 and 0.3: a 0.3 command built with Rust's std also imports 0.2's
-        // interfaces (std's own I/O), and the versions never collide.
-        let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Instantiate(e.into()))?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
+        let linker = self.wasi_linker()?;
         // A memory or table declared over its limit fails instantiation: say which.
         let instantiate_error = |store: &Store<HostState>, e: wasmtime::Error| {
             store
@@ -754,10 +749,7 @@ impl Runtime {
         };
         let mut store = self.new_store(&caps, limits)?;
         self.arm_timeout(&mut store, limits.timeout);
-        let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Instantiate(e.into()))?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
+        let linker = self.wasi_linker()?;
         let mut wizer = wasmtime_wizer::Wizer::new();
         // Wizer 48 also drops the core export named like the function, which wit-bindgen's
         // lifting refers to (wasmtime#13168): keeping it keeps the component valid.
@@ -785,6 +777,16 @@ impl Runtime {
             Err(timeout) => Box::new(timeout),
         };
         Err(Error::Preinit { source, output })
+    }
+
+    /// A linker with WASI 0.2 and 0.3 (a 0.3 command built with Rust's std also imports
+    /// 0.2's interfaces, and the versions never collide).
+    fn wasi_linker(&self) -> Result<Linker<HostState>, Error> {
+        let mut linker = Linker::<HostState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Instantiate(e.into()))?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
+        Ok(linker)
     }
 
     /// Ends the store's run once `timeout` has passed (one increment of the epoch).
