@@ -8,9 +8,15 @@ tests/fixtures/cpu-guest):
   raw    cargo's wasm32-wasip2 release component (what the toolchain alone gives)
   kiln   `kiln build --release` (wasm-opt -Os on every core module, strip, metadata)
   kilnz  the same with `[release] optimize = "z"` and `strip = "symbols"` (names dropped too,
-         as the hand pipeline's --strip-debug does)
+         as the hand pipeline's --strip-debug does); "z" also has rustc optimize for size
+         (opt-level "z", LTO, one codegen unit)
   hand   `jco opt raw.wasm -- -Oz --strip-debug` (npm @bytecodealliance/jco, binaryen from npm):
          the only other tool that optimizes a component's core modules
+  hand'  the same jco opt on what rustc gives under kilnz's settings (`--no-optimize`): the
+         binaryen part alone, like for like
+
+and the optimize step's time: kiln's (the kilnz build less the same build with
+`--no-optimize`, cargo fresh) next to jco opt's on the same input (hand'),
 
 and, for the CPU-bound guest, `kiln run` of the optimized vs the `--no-optimize` release
 component, medians over --runs runs.
@@ -28,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import record
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,13 +98,36 @@ def main():
         kilnz_size = out.stat().st_size
         hand = scratch / f"{name}.hand.wasm"
         run([jco, "opt", raw, "-o", hand, "--", "-Oz", "--strip-debug"], env=env)
-        rows.append((name, raw.stat().st_size, kiln_size, kilnz_size, hand.stat().st_size))
+        # The optimize step alone: kilnz's build with and without it, cargo fresh either way.
+        start = time.perf_counter()
+        run([kiln, "build", "--release", "-q", "--no-optimize"], cwd=project, env=env)
+        unoptimized = time.perf_counter() - start
+        zraw = scratch / f"{name}.zraw.wasm"
+        shutil.copy(out, zraw)
+        start = time.perf_counter()
+        run([kiln, "build", "--release", "-q"], cwd=project, env=env)
+        kiln_opt = time.perf_counter() - start - unoptimized
+        assert out.stat().st_size == kilnz_size, "the optimized build is reproducible"
+        hand2 = scratch / f"{name}.hand2.wasm"
+        start = time.perf_counter()
+        run([jco, "opt", zraw, "-o", hand2, "--", "-Oz", "--strip-debug"], env=env)
+        jco_opt = time.perf_counter() - start
+        rows.append((name, raw.stat().st_size, kiln_size, kilnz_size, hand.stat().st_size,
+                     hand2.stat().st_size, kiln_opt, jco_opt))
 
     print(f"kiln: {kiln}\n")
-    print("| guest | raw | kiln -Os (names kept) | kiln -Oz, strip symbols | jco opt -Oz --strip-debug | kiln -Os / raw | kiln -Oz / hand |")
-    print("|---|---|---|---|---|---|---|")
-    for name, raw, k, kz, hand in rows:
-        print(f"| {name} | {raw / 1024:.1f} KiB | {k / 1024:.1f} KiB | {kz / 1024:.1f} KiB | {hand / 1024:.1f} KiB | {k / raw:.2f} | {kz / hand:.2f} |")
+    print("| guest | raw | kiln -Os (names kept) | kiln -Oz, strip symbols | jco opt -Oz --strip-debug | kiln -Os / raw | kiln -Oz / hand |"
+          " jco opt, same rustc settings | kiln -Oz / hand' | optimize: kiln | optimize: jco opt |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, raw, k, kz, hand, hand2, kt, jt in rows:
+        print(f"| {name} | {raw / 1024:.1f} KiB | {k / 1024:.1f} KiB | {kz / 1024:.1f} KiB | {hand / 1024:.1f} KiB | {k / raw:.2f} | {kz / hand:.2f} |"
+              f" {hand2 / 1024:.1f} KiB | {kz / hand2:.2f} | {kt:.2f} s | {jt:.2f} s |")
+        record.record(f"release size `-Oz`, {name}", kz / 1024, "KiB",
+                      baseline="`jco opt -Oz --strip-debug` of cargo's release output",
+                      baseline_value=hand / 1024, goal="≤ 0.92×")
+        record.record(f"optimize step `-Oz`, {name}", kt * 1000, "ms",
+                      baseline="`jco opt -Oz --strip-debug`, same input", baseline_value=jt * 1000,
+                      goal="< 1.0×")
 
     # Run time of the CPU-bound guest, optimized (-Os) vs not.
     cpu = scratch / "cpu-guest"

@@ -156,6 +156,7 @@ impl Driver {
         profile: Profile,
     ) -> anyhow::Result<DriverOutput> {
         let package = &project.manifest.package;
+        let for_size = compiles_for_size(project, profile);
         let (wasm, target_dir, name, metadata) = match self {
             Driver::Rust => {
                 let cargo_toml = project.cargo_toml();
@@ -174,6 +175,7 @@ impl Driver {
                     &cargo_toml,
                     &project.manifest.build,
                     profile,
+                    for_size,
                 )?;
                 let name = project
                     .manifest
@@ -228,17 +230,20 @@ impl Driver {
             }
             Driver::C | Driver::Custom => {
                 let name = manifest_or_directory_name(project);
-                let build = match self {
-                    Driver::Custom => crate::toolchain::custom::build,
-                    _ => crate::toolchain::c::build,
+                let build = &project.manifest.build;
+                let wasm = match self {
+                    Driver::Custom => {
+                        crate::toolchain::custom::build(shell, &project.root, &name, build, profile)?
+                    }
+                    _ => crate::toolchain::c::build(
+                        shell,
+                        &project.root,
+                        &name,
+                        build,
+                        profile,
+                        for_size,
+                    )?,
                 };
-                let wasm = build(
-                    shell,
-                    &project.root,
-                    &name,
-                    &project.manifest.build,
-                    profile,
-                )?;
                 let metadata = manifest_metadata(project, &name);
                 (wasm, project.root.join("target"), name, metadata)
             }
@@ -250,6 +255,14 @@ impl Driver {
             metadata,
         })
     }
+}
+
+/// Whether the compiler itself optimizes for size: a release build whose `[release]
+/// optimize` is `"z"`, the smallest output. (wasm-opt's `-Oz` alone cannot undo what
+/// rustc's or clang's speed optimizations, inlining above all, spent in size.)
+fn compiles_for_size(project: &Project, profile: Profile) -> bool {
+    profile == Profile::Release
+        && project.manifest.release.optimize == Some(crate::manifest::OptLevel::SizeAggressive)
 }
 
 /// A driver's working directory for `name`: `<root>/target/kiln/<profile>/<language>/<name>`,

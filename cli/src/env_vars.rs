@@ -251,6 +251,25 @@ pub fn cargo() -> OsString {
     std::env::var_os(CARGO).unwrap_or_else(|| "cargo".into())
 }
 
+/// cargo's home directory: `CARGO_HOME`, else `~/.cargo`.
+pub fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")))
+}
+
+/// Whether `CARGO_PROFILE_<PROFILE>_<KEY>` is set: the user's own cargo profile setting
+/// (`profile` and `key` as in Cargo.toml, `release` and `opt-level`).
+pub fn cargo_profile_setting_is_set(profile: &str, key: &str) -> bool {
+    let var = format!(
+        "CARGO_PROFILE_{}_{}",
+        profile.to_ascii_uppercase().replace('-', "_"),
+        key.to_ascii_uppercase().replace('-', "_")
+    );
+    std::env::var_os(var).is_some()
+}
+
 /// The rustc to ask for its sysroot.
 pub fn rustc() -> OsString {
     std::env::var_os(RUSTC).unwrap_or_else(|| "rustc".into())

@@ -167,6 +167,69 @@ fn optimize_level_and_strip_come_from_the_manifest() {
     assert_eq!(out.stdout, "Hello, tuned!\n");
 }
 
+/// The cargo command line a verbose build ran.
+fn cargo_line(out: &crate::support::Output) -> String {
+    out.stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("Running `") && l.contains(" build --target "))
+        .unwrap_or_else(|| panic!("no cargo command in:\n{}", out.stderr))
+        .to_string()
+}
+
+#[test]
+fn optimize_z_has_the_compiler_optimize_for_size_unless_the_project_says_otherwise() {
+    let env = Env::new();
+    let project = env.new_project("small", &[]);
+    let kiln_toml = fs_err::read_to_string(project.join("Kiln.toml")).unwrap();
+    let cargo_toml = fs_err::read_to_string(project.join("Cargo.toml")).unwrap();
+
+    // The default ("s") leaves cargo's release profile alone.
+    let (out, _, _) = release(&env, &project, &["-v"]);
+    assert!(!cargo_line(&out).contains("--config"), "{}", cargo_line(&out));
+
+    env.write(
+        "small/Kiln.toml",
+        format!("{kiln_toml}\n[release]\noptimize = \"z\"\n"),
+    );
+    let (out, smallest, path) = release(&env, &project, &["-v"]);
+    assert!(
+        cargo_line(&out).contains(
+            " --config profile.release.opt-level=\"z\" --config profile.release.lto=true \
+             --config profile.release.codegen-units=1"
+        ),
+        "{}",
+        cargo_line(&out)
+    );
+    let ran = env.kiln(&["run", "-q", &path, "--", "z"]).run().success();
+    assert_eq!(ran.stdout, "Hello, z!\n");
+
+    // What the project (Cargo.toml) or its user (CARGO_PROFILE_*) set stays theirs.
+    env.write(
+        "small/Cargo.toml",
+        format!("{cargo_toml}\n[profile.release]\nopt-level = 3\n"),
+    );
+    let out = env
+        .kiln(&["build", "--release", "-v"])
+        .cwd(&project)
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .run()
+        .success();
+    let line = cargo_line(&out);
+    assert!(
+        line.contains(" --config profile.release.codegen-units=1")
+            && !line.contains("opt-level")
+            && !line.contains("lto"),
+        "{line}"
+    );
+    let fast = fs_err::read(&path).unwrap();
+    assert!(
+        smallest.len() < fast.len(),
+        "opt-level \"z\" with LTO ({} bytes) is smaller than opt-level 3 ({} bytes)",
+        smallest.len(),
+        fast.len()
+    );
+}
+
 #[test]
 fn the_optimized_library_still_exports_its_world() {
     let env = Env::new();

@@ -599,6 +599,7 @@ pub fn build(
     name: &str,
     build: &Build,
     profile: Profile,
+    for_size: bool,
 ) -> anyhow::Result<PathBuf> {
     let only = chosen(Some(build))?;
     let compiler = find(only).map_err(|rejected| not_found(&rejected, only))?;
@@ -629,6 +630,8 @@ pub fn build(
 
     let mut flags: Vec<String> = match profile {
         Profile::Debug => vec!["-O0".into(), "-g".into()],
+        // `[release] optimize = "z"`: the smallest code, as wasm-opt's `-Oz` after it.
+        Profile::Release if for_size => vec!["-Oz".into()],
         Profile::Release => vec!["-O2".into()],
     };
     if compiler.kind == CToolchain::Zig && profile == Profile::Debug {

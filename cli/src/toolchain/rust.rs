@@ -126,11 +126,11 @@ fn cache_key(cargo_toml: &Path, build: &Build) -> String {
             files.push(ancestor.join(name));
         }
     }
-    if let Some(home) = dirs::home_dir() {
-        let cargo_home =
-            std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+    if let Some(cargo_home) = crate::env_vars::cargo_home() {
         files.push(cargo_home.join("config.toml"));
         files.push(cargo_home.join("config"));
+    }
+    if let Some(home) = dirs::home_dir() {
         let rustup_home =
             std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), PathBuf::from);
         files.push(rustup_home.join("settings.toml"));
@@ -381,6 +381,7 @@ pub fn build(
     cargo_toml: &Path,
     build: &Build,
     profile: Profile,
+    for_size: bool,
 ) -> anyhow::Result<RustBuild> {
     // A no-op build is mostly process start-up: cargo metadata and rustc are asked only
     // when something they read changed.
@@ -406,6 +407,11 @@ pub fn build(
     }
     if profile == Profile::Release {
         cmd.arg("--release");
+    }
+    if for_size {
+        for setting in size_settings(cargo_toml, "release") {
+            cmd.arg("--config").arg(setting);
+        }
     }
     if !build.features.is_empty() {
         cmd.arg("--features").arg(build.features.join(","));
@@ -513,6 +519,61 @@ pub fn build(
         target_dir: selected.target_directory.clone(),
         package: selected.cargo,
     })
+}
+
+/// The profile settings `[release] optimize = "z"` gives cargo: what the Rust guide to small
+/// binaries sets (<https://github.com/johnthagen/min-sized-rust>) that a wasm build can use.
+/// `panic = "abort"` is already the wasm targets' default, and kiln strips afterwards.
+const SIZE_SETTINGS: [(&str, &str); 3] = [
+    ("opt-level", "\"z\""),
+    ("lto", "true"),
+    ("codegen-units", "1"),
+];
+
+/// `--config` values (`profile.<profile>.<key>=<value>`) for each of [`SIZE_SETTINGS`] that
+/// the project and its user left to cargo's default. A key set anywhere cargo reads profiles
+/// from is theirs and stays: `[profile.<profile>]` in a Cargo.toml beside or above
+/// `cargo_toml`, a `.cargo/config[.toml]` there or above the working directory, cargo's home
+/// configuration, or `CARGO_PROFILE_<PROFILE>_<KEY>`
+/// (<https://doc.rust-lang.org/cargo/reference/config.html>). A file that does not parse
+/// counts as setting nothing: cargo reports it.
+fn size_settings(cargo_toml: &Path, profile: &str) -> Vec<String> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let dir = cargo_toml.parent().unwrap_or(Path::new("."));
+    let cwd = std::env::current_dir().ok();
+    for ancestor in dir.ancestors() {
+        files.push(ancestor.join("Cargo.toml"));
+    }
+    for ancestor in dir
+        .ancestors()
+        .chain(cwd.iter().flat_map(|cwd| cwd.ancestors()))
+    {
+        files.push(ancestor.join(".cargo/config.toml"));
+        files.push(ancestor.join(".cargo/config"));
+    }
+    if let Some(home) = crate::env_vars::cargo_home() {
+        files.push(home.join("config.toml"));
+        files.push(home.join("config"));
+    }
+    let tables: Vec<toml::Table> = files
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| text.parse::<toml::Table>().ok())
+        .collect();
+    SIZE_SETTINGS
+        .iter()
+        .filter(|(key, _)| {
+            !crate::env_vars::cargo_profile_setting_is_set(profile, key)
+                && !tables.iter().any(|table| {
+                    table
+                        .get("profile")
+                        .and_then(|p| p.get(profile))
+                        .and_then(|p| p.get(*key))
+                        .is_some()
+                })
+        })
+        .map(|(key, value)| format!("profile.{profile}.{key}={value}"))
+        .collect()
 }
 
 fn display_command(cmd: &Command) -> String {
