@@ -232,9 +232,13 @@ impl Driver {
                 let name = manifest_or_directory_name(project);
                 let build = &project.manifest.build;
                 let wasm = match self {
-                    Driver::Custom => {
-                        crate::toolchain::custom::build(shell, &project.root, &name, build, profile)?
-                    }
+                    Driver::Custom => crate::toolchain::custom::build(
+                        shell,
+                        &project.root,
+                        &name,
+                        build,
+                        profile,
+                    )?,
                     _ => crate::toolchain::c::build(
                         shell,
                         &project.root,

@@ -185,7 +185,11 @@ fn optimize_z_has_the_compiler_optimize_for_size_unless_the_project_says_otherwi
 
     // The default ("s") leaves cargo's release profile alone.
     let (out, _, _) = release(&env, &project, &["-v"]);
-    assert!(!cargo_line(&out).contains("--config"), "{}", cargo_line(&out));
+    assert!(
+        !cargo_line(&out).contains("--config"),
+        "{}",
+        cargo_line(&out)
+    );
 
     env.write(
         "small/Kiln.toml",
