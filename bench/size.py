@@ -18,8 +18,8 @@ tests/fixtures/cpu-guest):
 and the optimize step's time: kiln's (the kilnz build less the same build with
 `--no-optimize`, cargo fresh) next to jco opt's on the same input (hand'),
 
-and, for the CPU-bound guest, `kiln run` of the optimized vs the `--no-optimize` release
-component, medians over --runs runs.
+and, for the CPU-bound guest, `kiln run` of cargo's release output, of kiln's default release
+(-Os) and of kilnz (what opt-level "z" costs in speed), medians over --runs runs.
 
 Usage: bench/size.py [--runs N] [--kiln PATH] [--jco-dir DIR]
 jco is installed with npm into --jco-dir (default: a cache under bench/.jco) when missing.
@@ -88,7 +88,9 @@ def main():
     for name in ["hello", "wordlib", "md2html", "cpu-guest"]:
         project = scratch / name
         run([kiln, "build", "--release", "-q", "--no-optimize"], cwd=project, env=env)
-        raw = project / "target" / "wasm32-wasip2" / "release" / f"{name.replace('-', '_') if name == 'wordlib' else name}.wasm"
+        # Cargo writes every release build to the same file: keep this one, its default settings'.
+        raw = scratch / f"{name}.raw.wasm"
+        shutil.copy(project / "target" / "wasm32-wasip2" / "release" / f"{name.replace('-', '_') if name == 'wordlib' else name}.wasm", raw)
         run([kiln, "build", "--release", "-q"], cwd=project, env=env)
         out = project / "target" / "kiln" / "release" / f"{name}.wasm"
         kiln_size = out.stat().st_size
@@ -108,6 +110,7 @@ def main():
         run([kiln, "build", "--release", "-q"], cwd=project, env=env)
         kiln_opt = time.perf_counter() - start - unoptimized
         assert out.stat().st_size == kilnz_size, "the optimized build is reproducible"
+        shutil.copy(out, scratch / f"{name}.kilnz.wasm")
         hand2 = scratch / f"{name}.hand2.wasm"
         start = time.perf_counter()
         run([jco, "opt", zraw, "-o", hand2, "--", "-Oz", "--strip-debug"], env=env)
@@ -129,24 +132,28 @@ def main():
                       baseline="`jco opt -Oz --strip-debug`, same input", baseline_value=jt * 1000,
                       goal="< 1.0×")
 
-    # Run time of the CPU-bound guest, optimized (-Os) vs not.
-    cpu = scratch / "cpu-guest"
-    run([kiln, "build", "--release", "-q", "--no-optimize"], cwd=cpu, env=env)
-    unopt = scratch / "cpu.unopt.wasm"
-    shutil.copy(cpu / "target" / "kiln" / "release" / "cpu-guest.wasm", unopt)
-    opt = scratch / "cpu-guest.kiln.wasm"
-    for wasm in (unopt, opt):  # warm the compiled-code cache
+    # Run time of the CPU-bound guest: cargo's release output as it is, kiln's default
+    # release (-Os on rustc's opt-level 3), and `optimize = "z"` (rustc's opt-level "z" too).
+    builds = {
+        "cargo's output, unoptimized": scratch / "cpu-guest.raw.wasm",
+        "kiln -Os": scratch / "cpu-guest.kiln.wasm",
+        "kiln -Oz": scratch / "cpu-guest.kilnz.wasm",
+    }
+    for wasm in builds.values():  # warm the compiled-code cache
         run([kiln, "run", "-q", wasm, "--", "1000", "10"], env=env)
-    times = {unopt: [], opt: []}
+    times = {label: [] for label in builds}
     outputs = {}
     for _ in range(args.runs):
-        for wasm in (unopt, opt):
+        for label, wasm in builds.items():
             start = time.perf_counter()
-            outputs[wasm] = run([kiln, "run", "-q", wasm, "--", "20000000", "2000000"], env=env)
-            times[wasm].append(time.perf_counter() - start)
-    assert outputs[unopt] == outputs[opt], "optimized and unoptimized guests disagree"
-    u, o = statistics.median(times[unopt]), statistics.median(times[opt])
-    print(f"\ncpu-guest run time (median of {args.runs}): optimized {o:.3f} s, unoptimized {u:.3f} s, ratio {o / u:.2f}")
+            outputs[label] = run([kiln, "run", "-q", wasm, "--", "20000000", "2000000"], env=env)
+            times[label].append(time.perf_counter() - start)
+    assert len(set(outputs.values())) == 1, "the builds of the CPU-bound guest disagree"
+    base = statistics.median(times["cargo's output, unoptimized"])
+    print(f"\ncpu-guest run time (median of {args.runs}):")
+    for label in builds:
+        t = statistics.median(times[label])
+        print(f"  {label}: {t:.3f} s ({t / base:.2f}x)")
     shutil.rmtree(scratch, ignore_errors=True)
 
 
