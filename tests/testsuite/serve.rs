@@ -115,6 +115,30 @@ fn a_hundred_concurrent_requests_are_all_answered() {
 }
 
 #[test]
+fn every_request_gets_an_instance_in_its_initial_state() {
+    // Pooled slots are reset between instances, in place where the kernel can tell which
+    // pages were dirtied: to the initial data (41, not zero), and nothing one request wrote
+    // may reach the next.
+    let env = Env::new();
+    let server = serve_http_guest(&env, &[]);
+    for i in 0..20 {
+        let counted = body(http().get(format!("{}/count", server.url)).call().unwrap());
+        assert_eq!(
+            (counted.0, counted.1.as_str()),
+            (200, "count 42"),
+            "request {i}"
+        );
+        let allocated = body(
+            http()
+                .get(format!("{}/alloc?mib={}", server.url, i % 6))
+                .call()
+                .unwrap(),
+        );
+        assert_eq!(allocated, (200, "allocated".to_string()), "request {i}");
+    }
+}
+
+#[test]
 fn a_trapping_request_gets_500_and_the_next_one_succeeds() {
     let env = Env::new();
     let server = serve_http_guest(&env, &["--timeout", "1s", "--max-memory", "32MiB"]);
