@@ -21,9 +21,9 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::wasm_wave::wasm::{DisplayFuncResults, DisplayType};
 use wasmtime::component::wasm_wave::wasm::{WasmType, WasmTypeKind};
-use wasmtime::component::{ComponentExportIndex, Linker, Type, Val};
+use wasmtime::component::{ComponentExportIndex, Type, Val};
 
-use crate::{Capabilities, Error, HostState, Limits, LoadedComponent, Runtime, with_timeout};
+use crate::{Capabilities, Error, Limits, LoadedComponent, Runtime, with_timeout};
 
 /// One function a component exports, directly or in an exported interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,17 +316,8 @@ impl Runtime {
         limits: &Limits,
     ) -> Result<Returned, Error> {
         let mut store = self.new_store(caps, limits)?;
-        if let Some(timeout) = limits.timeout {
-            store.set_epoch_deadline(1);
-            let engine = self.engine.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(timeout);
-                engine.increment_epoch();
-            });
-        }
-        let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(instantiate)?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(instantiate)?;
+        self.arm_timeout(&mut store, limits.timeout);
+        let linker = self.wasi_linker(Some(&loaded.component))?;
         let instance = match linker
             .instantiate_async(&mut store, &loaded.component)
             .await

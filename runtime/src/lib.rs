@@ -684,7 +684,7 @@ impl Runtime {
         let mut store = self.new_store(caps, limits)?;
         self.arm_timeout(&mut store, limits.timeout);
 
-        let linker = self.wasi_linker()?;
+        let linker = self.wasi_linker(Some(&loaded.component))?;
         // A memory or table declared over its limit fails instantiation: say which.
         let instantiate_error = |store: &Store<HostState>, e: wasmtime::Error| {
             store
@@ -766,7 +766,8 @@ impl Runtime {
         };
         let mut store = self.new_store(&caps, limits)?;
         self.arm_timeout(&mut store, limits.timeout);
-        let linker = self.wasi_linker()?;
+        // Wizer parses the component itself: define both versions.
+        let linker = self.wasi_linker(None)?;
         let mut wizer = wasmtime_wizer::Wizer::new();
         // Wizer 48 also drops the core export named like the function, which wit-bindgen's
         // lifting refers to (wasmtime#13168): keeping it keeps the component valid.
@@ -796,13 +797,21 @@ impl Runtime {
         Err(Error::Preinit { source, output })
     }
 
-    /// A linker with WASI 0.2 and 0.3 (a 0.3 command built with Rust's std also imports
-    /// 0.2's interfaces, and the versions never collide).
-    fn wasi_linker(&self) -> Result<Linker<HostState>, Error> {
+    /// A linker with the WASI versions `component` imports, 0.2, 0.3 or both (a 0.3 command
+    /// built with Rust's std also imports 0.2's interfaces; the versions never collide), or
+    /// both for `None`. Each version is a few hundred host functions to define, a good part
+    /// of a cached run's time, so a run defines only what its component can use.
+    fn wasi_linker(&self, component: Option<&Component>) -> Result<Linker<HostState>, Error> {
+        let (p2, p3) = component.map_or((true, true), |c| wasi_versions(&self.engine, c));
         let mut linker = Linker::<HostState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Instantiate(e.into()))?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(|e| Error::Instantiate(e.into()))?;
+        if p2 {
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                .map_err(|e| Error::Instantiate(e.into()))?;
+        }
+        if p3 {
+            wasmtime_wasi::p3::add_to_linker(&mut linker)
+                .map_err(|e| Error::Instantiate(e.into()))?;
+        }
         Ok(linker)
     }
 
@@ -1176,6 +1185,24 @@ impl CodeCache {
 #[cfg(not(feature = "compiler"))]
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Which WASI versions `component` imports, as (0.2, 0.3): the versions of its `wasi:`
+/// imports (`wasi:cli/stdout@0.2.6`, `wasi:cli/stdout@0.3.0-rc-2025-09-16`).
+fn wasi_versions(engine: &Engine, component: &Component) -> (bool, bool) {
+    let mut versions = (false, false);
+    for (name, _) in component.component_type().imports(engine) {
+        let version = name
+            .strip_prefix("wasi:")
+            .and_then(|n| n.split_once('@'))
+            .map_or("", |(_, v)| v);
+        if version.starts_with("0.2.") {
+            versions.0 = true;
+        } else if version.starts_with("0.3.") {
+            versions.1 = true;
+        }
+    }
+    versions
 }
 
 /// The function pre-initialization calls unless told otherwise: Wizer's convention, a
