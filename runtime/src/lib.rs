@@ -1479,6 +1479,36 @@ mod tests {
         assert_eq!(err.exit_code(), Some(STACK_EXIT_CODE));
     }
 
+    #[test]
+    fn a_run_links_the_wasi_versions_its_imports_name() {
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let versions = |imports: &str| {
+            let bytes = wat::parse_str(format!("(component {imports})")).unwrap();
+            let component = Component::new(&runtime.engine, bytes).unwrap();
+            wasi_versions(&runtime.engine, &component)
+        };
+        assert_eq!(versions(""), (false, false));
+        assert_eq!(
+            versions(r#"(import "wasi:cli/environment@0.2.6" (instance))"#),
+            (true, false)
+        );
+        assert_eq!(
+            versions(
+                r#"(import "wasi:cli/stdout@0.3.0-rc-2025-09-16" (instance))
+                   (import "wasi:io/streams@0.2.0" (instance))"#
+            ),
+            (true, true)
+        );
+        // Another package's version, or none, says nothing about WASI.
+        assert_eq!(
+            versions(
+                r#"(import "acme:math/ops@0.3.0" (instance))
+                   (import "wasi:cli/stdout" (instance))"#
+            ),
+            (false, false)
+        );
+    }
+
     #[tokio::test]
     async fn portable_precompiled_code_loads_on_the_host_and_runs() {
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();

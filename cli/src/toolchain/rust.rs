@@ -555,6 +555,9 @@ fn size_settings(cargo_toml: &Path, profile: &str) -> Vec<String> {
         files.push(home.join("config.toml"));
         files.push(home.join("config"));
     }
+    // The working directory is usually the project's, or below it: read each file once.
+    let mut seen = HashSet::new();
+    files.retain(|file| seen.insert(file.clone()));
     let tables: Vec<toml::Table> = files
         .iter()
         .filter_map(|file| std::fs::read_to_string(file).ok())
